@@ -1,0 +1,30 @@
+# Quick start: `make demo` (main job) and `make test` (lint + test suite).
+# Both create .venv with python3 and install the package into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= runs/demo
+
+.PHONY: demo test lint clean
+
+$(BIN)/textmask-ocr: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/textmask-ocr
+	$(BIN)/textmask-ocr synth words $(OUT)/words --n 2000 --seed 0
+	$(BIN)/textmask-ocr lmdb inspect $(OUT)/words --samples 16 --samples-dir $(OUT)/words_samples
+
+test: $(BIN)/textmask-ocr
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/textmask-ocr
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) build *.egg-info
