@@ -1,0 +1,20 @@
+"""The unit of word-crop data exchanged between generators, writers and readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WordRecord:
+    """One encoded word crop, as stored in a word-crop LMDB.
+
+    Attributes:
+        image: encoded image bytes (PNG, JPEG, ...), any mode; decoded with Pillow.
+        label: the transcription (UTF-8).
+        mask: optional encoded 8-bit single-channel PNG of the crop's size, 255 = text, 0 = background.
+    """
+
+    image: bytes
+    label: str
+    mask: bytes | None = None
