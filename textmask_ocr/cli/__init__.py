@@ -45,7 +45,11 @@ class LazyGroup(click.Group):
             raise click.ClickException(str(error)) from None
 
 
-@click.group(cls=LazyGroup, lazy_commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="textmask-ocr")
 def main() -> None:
     """Text masks for scene-text recognition: data, segmentation, RGB+mask recognizers."""

@@ -1,1 +1,1 @@
-"""Word-crop data: LMDB and folder datasets, the LMDB writer, the synthetic generator, mask sources."""
+"""Word-crop data: LMDB and folder datasets, the LMDB writer, synthetic data, mask sources."""

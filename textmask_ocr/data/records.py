@@ -12,7 +12,7 @@ class WordRecord:
     Attributes:
         image: encoded image bytes (PNG, JPEG, ...), any mode; decoded with Pillow.
         label: the transcription (UTF-8).
-        mask: optional encoded 8-bit single-channel PNG of the crop's size, 255 = text, 0 = background.
+        mask: optional 8-bit single-channel PNG of the crop's size, 255 = text, 0 = background.
     """
 
     image: bytes
