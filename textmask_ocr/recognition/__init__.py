@@ -1,0 +1,1 @@
+"""RGB+mask recognizers for users: preprocessing, mask sources, fine-tuning, evaluation."""
