@@ -1,0 +1,76 @@
+"""Where the mask channel of an RGB+mask recognizer comes from.
+
+- ``real``: the crop's ``mask-%09d`` from the LMDB (synthetic ground truth, or masks cached by
+  ``add-masks``);
+- ``random``: the paper's control, every pixel independently 1 with probability 0.5, drawn afresh
+  for every sample at the model's input size;
+- ``predicted``: a segmenter's pixel-level output, cached in the LMDB or computed on the fly;
+- ``none``: no mask channel (the unmodified recognizer, the baseline row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from PIL import Image
+
+from textmask_ocr.recognition.preprocess import InputSpec, model_input
+
+MASK_SOURCES = ("real", "random", "predicted", "none")
+
+MaskPredictor = Callable[[Image.Image], Image.Image]
+
+
+def random_mask(spec: InputSpec, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A Bernoulli(0.5) mask, (1, H, W) with values in {0, 1}."""
+    probabilities = torch.full((1, spec.height, spec.width), 0.5)
+    return torch.bernoulli(probabilities, generator=generator)
+
+
+class SampleToInput:
+    """Dataset transform: a word-crop sample dict -> ``{"input": (C, H, W) tensor, "label": str}``.
+
+    Args:
+        spec: what the recognizer reads (``spec.with_mask`` must agree with ``mask_source``).
+        mask_source: one of :data:`MASK_SOURCES`.
+        predictor: for ``predicted`` samples without a cached mask: crop -> mask ('L', crop size).
+    """
+
+    def __init__(
+        self, spec: InputSpec, mask_source: str, predictor: MaskPredictor | None = None
+    ) -> None:
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"unknown mask source {mask_source!r}")
+        if spec.with_mask != (mask_source != "none"):
+            raise ValueError(f"mask source {mask_source!r} does not fit a model with {spec}")
+        self.spec = spec
+        self.mask_source = mask_source
+        self.predictor = predictor
+
+    def mask_for(self, sample: dict[str, Any]) -> torch.Tensor | Image.Image | None:
+        """The mask of one sample under this source (``None`` for ``none``)."""
+        if self.mask_source == "none":
+            return None
+        if self.mask_source == "random":
+            return random_mask(self.spec)
+        if sample.get("mask") is not None:
+            return sample["mask"]
+        if self.mask_source == "predicted" and self.predictor is not None:
+            return self.predictor(sample["image"])
+        raise ValueError(f"sample {sample.get('key')} has no {self.mask_source} mask")
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "input": model_input(sample["image"], self.spec, self.mask_for(sample)),
+            "label": sample["label"],
+        }
+
+
+def collate_inputs(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch transformed samples: ``{"input": (N, C, H, W), "labels": list[str]}``."""
+    return {
+        "input": torch.stack([sample["input"] for sample in samples]),
+        "labels": [sample["label"] for sample in samples],
+    }
