@@ -37,6 +37,7 @@ def atomic_path(final: str | os.PathLike[str], *, directory: bool = False) -> It
         tmp = Path(name)
     try:
         yield tmp
+        _apply_umask(tmp)
         if directory and final.is_dir():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -46,6 +47,13 @@ def atomic_path(final: str | os.PathLike[str], *, directory: bool = False) -> It
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _apply_umask(path: Path) -> None:
+    """Give a temporary output the permissions a plain create would (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:

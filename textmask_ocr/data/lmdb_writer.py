@@ -1,0 +1,167 @@
+"""Write word-crop LMDBs (layout in :mod:`textmask_ocr.data.lmdb_format`).
+
+The LMDB is built in a temporary sibling folder and renamed to its final name only when complete:
+an exception midway (a bad sample, an interrupted iterator, Ctrl-C) leaves nothing under the
+final name. The memory map starts small and doubles whenever it fills, so the file never reserves
+more than about twice the data (no fixed 1 TB map).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sized
+from pathlib import Path
+
+import lmdb
+
+from textmask_ocr.atomic import atomic_path
+from textmask_ocr.data.folder_dataset import iter_folder_records, read_gt_file
+from textmask_ocr.data.lmdb_format import (
+    DATA_FILE,
+    LOCK_FILE,
+    NUM_SAMPLES_KEY,
+    check_record,
+    image_key,
+    label_key,
+    mask_key,
+)
+from textmask_ocr.data.records import WordRecord
+from textmask_ocr.errors import InputError
+from textmask_ocr.progress import track
+
+logger = logging.getLogger(__name__)
+
+#: The first memory-map size; it doubles on every MDB_MAP_FULL.
+INITIAL_MAP_SIZE = 64 * 2**20
+#: A write transaction holds at most this many samples or bytes before it commits.
+BATCH_SAMPLES = 1000
+BATCH_BYTES = 32 * 2**20
+
+
+def write_word_lmdb(
+    out: str | os.PathLike[str],
+    records: Iterable[WordRecord],
+    *,
+    total: int | None = None,
+    quiet: bool = False,
+    initial_map_size: int = INITIAL_MAP_SIZE,
+) -> int:
+    """Write ``records`` as samples 1..N of a word-crop LMDB at ``out``.
+
+    Each image is checked to decode, and each mask to be single-channel and of its image's size,
+    before it is written (InputError naming ``record <i>`` otherwise, 1-based). An existing
+    ``out`` is replaced only if it is an LMDB folder.
+
+    Args:
+        out: the LMDB folder to create.
+        records: the samples, in order; bytes are stored unchanged.
+        total: the number of records, for the progress bar (default: ``len(records)`` if sized).
+        quiet: no progress bar.
+        initial_map_size: the first memory-map size in bytes (doubled whenever full).
+
+    Returns:
+        the number of samples written.
+    """
+    named = ((f"record {index}", record) for index, record in enumerate(records, start=1))
+    if total is None and isinstance(records, Sized):
+        total = len(records)
+    return _write(out, named, total=total, quiet=quiet, initial_map_size=initial_map_size)
+
+
+def write_word_lmdb_from_gt(
+    gt_txt: str | os.PathLike[str], out: str | os.PathLike[str], *, quiet: bool = False
+) -> int:
+    """Write the samples listed in a ``gt.txt`` (or a folder holding one) as a word-crop LMDB.
+
+    The label file format (``image<TAB>label[<TAB>mask]``, paths relative to its folder) is
+    described in :mod:`textmask_ocr.data.folder_dataset`. Every line is parsed and every file
+    checked to exist before anything is written; errors name the file and line.
+
+    Returns:
+        the number of samples written.
+    """
+    entries = read_gt_file(gt_txt)
+    return _write(out, iter_folder_records(entries), total=len(entries), quiet=quiet)
+
+
+def _check_lmdb_output(out: Path) -> None:
+    """Refuse to replace anything but an LMDB folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    names = {child.name for child in out.iterdir()}
+    if names and not (DATA_FILE in names and names <= {DATA_FILE, LOCK_FILE}):
+        raise InputError(f"{out}: exists and is not an LMDB folder; choose another output")
+
+
+def _write(
+    out: str | os.PathLike[str],
+    named_records: Iterable[tuple[str, WordRecord]],
+    *,
+    total: int | None,
+    quiet: bool,
+    initial_map_size: int = INITIAL_MAP_SIZE,
+) -> int:
+    """Write ``(name, record)`` pairs; ``name`` is how errors refer to a record."""
+    out = Path(out)
+    _check_lmdb_output(out)
+    with atomic_path(out, directory=True) as tmp:
+        env = lmdb.open(
+            str(tmp), map_size=initial_map_size, lock=False, readahead=False, meminit=False
+        )
+        try:
+            writer = _GrowingWriter(env, out)
+            progress = track(named_records, total=total, label="writing LMDB", quiet=quiet)
+            for name, record in progress:
+                check_record(record, name)
+                writer.add(record)
+            count = writer.finish()
+        finally:
+            env.close()
+    return count
+
+
+class _GrowingWriter:
+    """Batches samples into write transactions, doubling the map size when a batch does not fit."""
+
+    def __init__(self, env: lmdb.Environment, out: Path) -> None:
+        self.env = env
+        self.out = out
+        self.count = 0
+        self._batch: list[tuple[bytes, bytes]] = []
+        self._batch_bytes = 0
+
+    def add(self, record: WordRecord) -> None:
+        self.count += 1
+        items = [
+            (image_key(self.count), record.image),
+            (label_key(self.count), record.label.encode("utf-8")),
+        ]
+        if record.mask is not None:
+            items.append((mask_key(self.count), record.mask))
+        self._batch.extend(items)
+        self._batch_bytes += sum(len(value) for _, value in items)
+        if self.count % BATCH_SAMPLES == 0 or self._batch_bytes >= BATCH_BYTES:
+            self._commit()
+
+    def finish(self) -> int:
+        """Write ``num-samples`` with the last batch; returns the sample count."""
+        self._batch.append((NUM_SAMPLES_KEY, str(self.count).encode("ascii")))
+        self._commit()
+        return self.count
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for key, value in self._batch:
+                        txn.put(key, value)
+                break
+            except lmdb.MapFullError:
+                map_size = self.env.info()["map_size"] * 2
+                logger.debug("%s: LMDB map full, growing it to %d bytes", self.out, map_size)
+                self.env.set_mapsize(map_size)
+        self._batch.clear()
+        self._batch_bytes = 0
