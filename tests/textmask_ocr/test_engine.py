@@ -148,7 +148,7 @@ def test_non_finite_step_is_skipped_and_counted(tmp_path: Path) -> None:
 def test_run_folder_has_checkpoints_config_and_metrics(tmp_path: Path) -> None:
     make_trainer(tmp_path, 10).fit()
     payload = load_checkpoint(tmp_path / "last.pt")
-    assert payload["trainer"]["step"] == 10 and payload["model_config"] == {"arch": "linear"}
+    assert payload["trainer"]["step"] == 10 and payload["config"] == {"arch": "linear"}
     assert (tmp_path / "best.pt").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["config"] == {}
     kinds = {json.loads(line)["kind"] for line in (tmp_path / "metrics.jsonl").open()}

@@ -79,7 +79,7 @@ def free_port() -> int:
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(str(tmp_path / "ddp"), free_port()), nprocs=2, join=True)
     single = train(tmp_path / "single", batch_size=8, context=DistributedContext())
-    saved = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    saved = load_checkpoint(tmp_path / "ddp" / "last.pt")["state_dict"]
     assert set(saved) == {"weight", "bias"}  # no "module." prefix
     for key, value in single.model.state_dict().items():
         torch.testing.assert_close(saved[key], value, rtol=1e-5, atol=1e-6)

@@ -4,13 +4,15 @@ A checkpoint is a dict saved with ``torch.save`` and read back with ``weights_on
 
     {
         "format": "textmask_ocr/1",
-        "model": state_dict,                  # no "module." prefix
-        "model_config": dict,                 # enough to rebuild the model with no flags
+        "state_dict": state_dict,             # no "module." prefix
+        "config": dict,                       # enough to rebuild the model with no flags
         "trainer": {...} | absent,            # optimizer, scheduler, scaler, step, best, rng, task
         "run_config": dict | absent,          # the command's settings, for the record
     }
 
 ``best.pt`` and ``last.pt`` of a run hold the trainer state as well; a released model may drop it.
+The ``state_dict`` + ``config`` pair is also what :func:`recognizers.read_checkpoint` reads, so a
+fine-tuned recognizer loads anywhere with no flags.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def save_checkpoint(
     """Write a checkpoint atomically (a temporary file renamed over ``path``)."""
     payload: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
-        "model": {key.removeprefix("module."): value for key, value in model_state.items()},
-        "model_config": model_config,
+        "state_dict": {key.removeprefix("module."): value for key, value in model_state.items()},
+        "config": model_config,
     }
     if trainer_state is not None:
         payload["trainer"] = trainer_state

@@ -162,7 +162,7 @@ class Trainer:
         state = payload.get("trainer")
         if state is None:
             raise InputError(f"{path}: holds weights only, no training state to resume")
-        self.model.load_state_dict(payload["model"])
+        self.model.load_state_dict(payload["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
