@@ -7,11 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
+from recognizers import RecognizerConfig
 from textmask_ocr.recognition.mask_sources import SampleToInput, collate_inputs, random_mask
-from textmask_ocr.recognition.preprocess import InputSpec, batch_inputs, model_input, to_pil
+from textmask_ocr.recognition.preprocess import batch_inputs, model_input, to_pil
 
-GRAY = InputSpec(color="L", height=8, width=20)
-RGB_MASK = InputSpec(color="RGB", height=8, width=20, with_mask=True)
+GRAY = RecognizerConfig(arch="crnn", color_mode="L", input_size=(8, 20), alphabet="ab")
+RGB_MASK = GRAY.replace(color_mode="RGB", mask_channel=True)
 
 
 def crop(seed: int = 0, size: tuple[int, int] = (37, 13)) -> Image.Image:
@@ -34,7 +35,9 @@ def test_rgb_mask_input_stacks_normalised_mask() -> None:
     tensor = model_input(image, RGB_MASK, mask)
     assert tensor.shape == (4, 8, 20)
     expected_mask = np.asarray(mask.resize((20, 8), Image.Resampling.BILINEAR)) / 255.0
-    np.testing.assert_allclose(tensor[3].numpy(), (expected_mask - 0.5) / 0.5, atol=1e-6)
+    np.testing.assert_allclose(tensor[3].numpy(), expected_mask, atol=1e-6)
+    expected_rgb = np.asarray(image.resize((20, 8), Image.Resampling.BILINEAR)) / 255.0
+    np.testing.assert_allclose(tensor[:3].permute(1, 2, 0), (expected_rgb - 0.5) / 0.5, atol=1e-6)
     with pytest.raises(ValueError, match="pass a mask"):
         model_input(image, RGB_MASK)
 
@@ -59,8 +62,8 @@ def test_array_and_tensor_inputs_match_pil(kind: str) -> None:
 
 def test_random_mask_is_bernoulli_half_and_fresh() -> None:
     torch.manual_seed(0)
-    spec = InputSpec(color="RGB", height=64, width=256, with_mask=True)
-    first, second = random_mask(spec), random_mask(spec)
+    config = RGB_MASK.replace(input_size=(64, 256))
+    first, second = random_mask(config), random_mask(config)
     assert set(first.unique().tolist()) <= {0.0, 1.0}
     assert abs(first.mean().item() - 0.5) < 0.01  # 16k pixels: 4 standard deviations
     assert not torch.equal(first, second)
@@ -73,7 +76,7 @@ def test_sample_to_input_sources_and_collate() -> None:
     assert torch.all(real["input"][3] == 1.0)
     predicted = SampleToInput(RGB_MASK, "predicted", predictor=lambda im: Image.new("L", im.size))
     sample = predicted({"image": image, "label": "ab", "mask": None})
-    assert torch.all(sample["input"][3] == -1.0)
+    assert torch.all(sample["input"][3] == 0.0)
     with pytest.raises(ValueError, match="sample 7 has no real mask"):
         SampleToInput(RGB_MASK, "real")({"image": image, "label": "a", "mask": None, "key": 7})
     with pytest.raises(ValueError, match="does not fit"):

@@ -16,16 +16,17 @@ from typing import Any
 import torch
 from PIL import Image
 
-from textmask_ocr.recognition.preprocess import InputSpec, model_input
+from recognizers import RecognizerConfig
+from textmask_ocr.recognition.preprocess import model_input
 
 MASK_SOURCES = ("real", "random", "predicted", "none")
 
 MaskPredictor = Callable[[Image.Image], Image.Image]
 
 
-def random_mask(spec: InputSpec, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A Bernoulli(0.5) mask, (1, H, W) with values in {0, 1}."""
-    probabilities = torch.full((1, spec.height, spec.width), 0.5)
+def random_mask(config: RecognizerConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A Bernoulli(0.5) mask at the model's input size, (1, H, W) with values in {0, 1}."""
+    probabilities = torch.full((1, *config.input_size), 0.5)
     return torch.bernoulli(probabilities, generator=generator)
 
 
@@ -33,19 +34,20 @@ class SampleToInput:
     """Dataset transform: a word-crop sample dict -> ``{"input": (C, H, W) tensor, "label": str}``.
 
     Args:
-        spec: what the recognizer reads (``spec.with_mask`` must agree with ``mask_source``).
+        config: what the recognizer reads (``mask_channel`` must agree with ``mask_source``).
         mask_source: one of :data:`MASK_SOURCES`.
         predictor: for ``predicted`` samples without a cached mask: crop -> mask ('L', crop size).
     """
 
     def __init__(
-        self, spec: InputSpec, mask_source: str, predictor: MaskPredictor | None = None
+        self, config: RecognizerConfig, mask_source: str, predictor: MaskPredictor | None = None
     ) -> None:
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"unknown mask source {mask_source!r}")
-        if spec.with_mask != (mask_source != "none"):
-            raise ValueError(f"mask source {mask_source!r} does not fit a model with {spec}")
-        self.spec = spec
+        if config.mask_channel != (mask_source != "none"):
+            kind = "an RGB+mask" if config.mask_channel else "a mask-less"
+            raise ValueError(f"mask source {mask_source!r} does not fit {kind} recognizer")
+        self.config = config
         self.mask_source = mask_source
         self.predictor = predictor
 
@@ -54,7 +56,7 @@ class SampleToInput:
         if self.mask_source == "none":
             return None
         if self.mask_source == "random":
-            return random_mask(self.spec)
+            return random_mask(self.config)
         if sample.get("mask") is not None:
             return sample["mask"]
         if self.mask_source == "predicted" and self.predictor is not None:
@@ -63,7 +65,7 @@ class SampleToInput:
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         return {
-            "input": model_input(sample["image"], self.spec, self.mask_for(sample)),
+            "input": model_input(sample["image"], self.config, self.mask_for(sample)),
             "label": sample["label"],
         }
 

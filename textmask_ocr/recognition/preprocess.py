@@ -1,44 +1,22 @@
 """The one preprocessing path of recognizers, shared by fine-tuning, evaluation and recognition.
 
-A word crop (any size, any PIL mode) becomes the model's input tensor: converted to the model's
-colour mode, resized bilinearly to its input size, scaled to [0, 1] and normalised
-``(x - mean) / std``; an RGB+mask model gets the text mask as one more channel, resized and
-normalised the same way (255 = text maps to 1 before normalisation).
+A word crop (any size, any PIL mode) becomes the model's input tensor as its
+:class:`~recognizers.RecognizerConfig` describes: converted to ``color_mode``, resized bilinearly to
+``input_size``, scaled to [0, 1] and normalised ``(x - mean) / std``; an RGB+mask model gets the
+text mask (resized alike, 1 = text, not normalised) as its last channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
+from recognizers import RecognizerConfig
+
 ImageLike = Image.Image | np.ndarray | torch.Tensor
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a recognizer reads.
-
-    Attributes:
-        color: PIL mode of the image channels, ``"L"`` (1 channel) or ``"RGB"`` (3 channels).
-        height, width: the input size.
-        mean, std: normalisation of every channel, mask included.
-        with_mask: whether a mask channel follows the image channels.
-    """
-
-    color: str
-    height: int
-    width: int
-    mean: float = 0.5
-    std: float = 0.5
-    with_mask: bool = False
-
-    @property
-    def channels(self) -> int:
-        return (1 if self.color == "L" else 3) + int(self.with_mask)
 
 
 def to_pil(image: ImageLike, *, mask: bool = False) -> Image.Image:
@@ -64,48 +42,56 @@ def to_pil(image: ImageLike, *, mask: bool = False) -> Image.Image:
     return pil.convert("L") if mask else pil
 
 
-def image_tensor(image: ImageLike, spec: InputSpec) -> torch.Tensor:
+def _pil_size(config: RecognizerConfig) -> tuple[int, int]:
+    height, width = config.input_size
+    return width, height
+
+
+def image_tensor(image: ImageLike, config: RecognizerConfig) -> torch.Tensor:
     """One crop as a (1 or 3, H, W) float tensor in [0, 1], before normalisation."""
-    pil = to_pil(image).convert(spec.color)
-    resized = pil.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    pil = to_pil(image).convert(config.color_mode)
+    resized = pil.resize(_pil_size(config), Image.Resampling.BILINEAR)
     array = np.asarray(resized, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array)
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
-def mask_tensor(mask: ImageLike, spec: InputSpec) -> torch.Tensor:
-    """A text mask as a (1, H, W) float tensor in [0, 1] (1 = text), before normalisation."""
-    resized = to_pil(mask, mask=True).resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+def mask_tensor(mask: ImageLike, config: RecognizerConfig) -> torch.Tensor:
+    """A text mask as a (1, H, W) float tensor in [0, 1] (1 = text)."""
+    resized = to_pil(mask, mask=True).resize(_pil_size(config), Image.Resampling.BILINEAR)
     return torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).unsqueeze(0)
 
 
 def model_input(
-    image: ImageLike, spec: InputSpec, mask: torch.Tensor | ImageLike | None = None
+    image: ImageLike, config: RecognizerConfig, mask: torch.Tensor | ImageLike | None = None
 ) -> torch.Tensor:
-    """The normalised (spec.channels, H, W) input of one crop.
+    """The (config.in_channels, H, W) input of one crop.
 
     Args:
         image: the crop.
-        spec: what the model reads.
+        config: what the model reads.
         mask: for a model with a mask channel: a PIL/array mask of any size (resized here) or a
             (1, H, W) tensor already at the input size with values in [0, 1].
     """
-    channels = [image_tensor(image, spec)]
-    if spec.with_mask:
-        if mask is None:
-            raise ValueError("this recognizer reads a mask channel: pass a mask")
-        is_ready = isinstance(mask, torch.Tensor) and mask.shape == (1, spec.height, spec.width)
-        channels.append(mask.float() if is_ready else mask_tensor(mask, spec))
-    return (torch.cat(channels) - spec.mean) / spec.std
+    normalized = (image_tensor(image, config) - config.mean) / config.std
+    if not config.mask_channel:
+        return normalized
+    if mask is None:
+        raise ValueError("this recognizer reads a mask channel: pass a mask")
+    is_ready = isinstance(mask, torch.Tensor) and mask.shape == (1, *config.input_size)
+    return torch.cat([normalized, mask.float() if is_ready else mask_tensor(mask, config)])
 
 
 def batch_inputs(
     images: Sequence[ImageLike],
-    spec: InputSpec,
+    config: RecognizerConfig,
     masks: Sequence[torch.Tensor | ImageLike] | None = None,
 ) -> torch.Tensor:
-    """Stack :func:`model_input` over crops: (N, spec.channels, H, W)."""
+    """Stack :func:`model_input` over crops: (N, config.in_channels, H, W)."""
     masks_or_none = masks if masks is not None else [None] * len(images)
     return torch.stack(
-        [model_input(image, spec, mask) for image, mask in zip(images, masks_or_none, strict=True)]
+        [
+            model_input(image, config, mask)
+            for image, mask in zip(images, masks_or_none, strict=True)
+        ]
     )
