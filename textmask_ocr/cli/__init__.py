@@ -18,6 +18,7 @@ from textmask_ocr.errors import InputError
 # command name -> "module:attribute" (relative to textmask_ocr.cli)
 _COMMANDS: dict[str, str] = {
     "lmdb": "lmdb:lmdb",
+    "synth": "synth:synth",
 }
 
 

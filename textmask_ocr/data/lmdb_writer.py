@@ -109,7 +109,7 @@ def _write(
     _check_lmdb_output(out)
     with atomic_path(out, directory=True) as tmp:
         env = lmdb.open(
-            str(tmp), map_size=initial_map_size, lock=False, readahead=False, meminit=False
+            str(tmp), map_size=initial_map_size, lock=False, readahead=False, meminit=True
         )
         try:
             writer = _GrowingWriter(env, out)
