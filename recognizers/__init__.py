@@ -1,0 +1,69 @@
+"""Text recognizers in plain PyTorch: CRNN, ASTER, their label codecs, checkpoint loading and the
+input adapter that gives them an RGB + text-mask input.
+
+Every model built by :func:`build_recognizer` offers the same interface:
+
+* ``model.config``: its :class:`RecognizerConfig` (saved by :func:`checkpoint_payload`);
+* ``model(images, targets, lengths)``: training logits, CRNN (T, N, C) per frame, ASTER (N, L, C)
+  teacher-forced; ``targets, lengths = build_codec(config).encode(texts)``;
+* ``model.loss(logits, targets, lengths, reduction="mean")``: CTC or sequence cross-entropy, in
+  float32 (call it on the unwrapped model, the forward through the DDP wrapper);
+* ``model.predict(images) -> (ids, probs)`` and ``build_codec(config).decode(ids, probs)`` for
+  texts with confidences;
+* ``type(model).classifier_keys``: the class-indexed parameters (head swaps, alphabet changes).
+
+This package never imports ``textmask_ocr``; the application layer composes it.
+"""
+
+from __future__ import annotations
+
+from recognizers.adapter import adapt_input_conv, add_mask_channel, input_conv_names, input_layers
+from recognizers.aster import ASTER
+from recognizers.checkpoints import (
+    Checkpoint,
+    LoadReport,
+    checkpoint_payload,
+    load_recognizer,
+    load_state_dict_strict,
+    read_checkpoint,
+    remap_alphabet,
+)
+from recognizers.codecs import AttentionCodec, CTCCodec, LabelCodec, Prediction
+from recognizers.configs import (
+    RecognizerConfig,
+    build_codec,
+    build_recognizer,
+    default_cfgs,
+    infer_config,
+)
+from recognizers.crnn import CRNN
+from recognizers.errors import CheckpointError
+from recognizers.losses import ctc_loss, sequence_cross_entropy
+
+__all__ = [
+    "ASTER",
+    "CRNN",
+    "AttentionCodec",
+    "CTCCodec",
+    "Checkpoint",
+    "CheckpointError",
+    "LabelCodec",
+    "LoadReport",
+    "Prediction",
+    "RecognizerConfig",
+    "adapt_input_conv",
+    "add_mask_channel",
+    "build_codec",
+    "build_recognizer",
+    "checkpoint_payload",
+    "ctc_loss",
+    "default_cfgs",
+    "infer_config",
+    "input_conv_names",
+    "input_layers",
+    "load_recognizer",
+    "load_state_dict_strict",
+    "read_checkpoint",
+    "remap_alphabet",
+    "sequence_cross_entropy",
+]
