@@ -74,7 +74,9 @@ def test_sample_to_input_sources_and_collate() -> None:
     mask = Image.new("L", image.size, 255)
     real = SampleToInput(RGB_MASK, "real")({"image": image, "label": "ab", "mask": mask})
     assert torch.all(real["input"][3] == 1.0)
-    predicted = SampleToInput(RGB_MASK, "predicted", predictor=lambda im: Image.new("L", im.size))
+    predicted = SampleToInput(
+        RGB_MASK, "predicted", predictor=lambda ims: [Image.new("L", im.size) for im in ims]
+    )
     sample = predicted({"image": image, "label": "ab", "mask": None})
     assert torch.all(sample["input"][3] == 0.0)
     with pytest.raises(ValueError, match="sample 7 has no real mask"):

@@ -2,12 +2,14 @@
 
 Subcommands live in modules by role (``lmdb``, ``synth``, ...) and are imported only when invoked,
 so ``textmask-ocr --help`` stays fast. :class:`~textmask_ocr.errors.InputError` raised anywhere
-below becomes a one-line ``Error: ...`` on stderr and exit code 1.
+below (and the one-line errors of the model packages) becomes ``Error: ...`` on stderr and exit
+code 1; bad usage is a one-line ``Error: ...`` and exit code 2.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -19,6 +21,9 @@ from textmask_ocr.errors import InputError
 _COMMANDS: dict[str, str] = {
     "lmdb": "lmdb:lmdb",
     "synth": "synth:synth",
+    "finetune": "recognition:finetune",
+    "evaluate": "recognition:evaluate",
+    "recognize": "recognition:recognize",
 }
 
 
@@ -42,8 +47,34 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except InputError as error:
-            raise click.ClickException(str(error)) from None
+        except Exception as error:
+            if isinstance(error, user_error_types()):
+                raise click.ClickException(str(error)) from None
+            raise
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Like click's, but bad usage is one line too: ``Error: ...`` and exit code 2."""
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+def user_error_types() -> tuple[type[Exception], ...]:
+    """Exceptions that explain a user's mistake in one line (shown without a traceback)."""
+    from recognizers.errors import CheckpointError
+    from segmentation.datasets.errors import DatasetFormatError
+
+    return (InputError, CheckpointError, DatasetFormatError)
 
 
 @click.group(

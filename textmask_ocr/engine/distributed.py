@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -64,6 +65,14 @@ class DistributedContext:
         values = values.to(self.device).clone()
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         return values
+
+    def gather_objects(self, value: Any) -> list[Any]:
+        """Every process's ``value``, in rank order (``[value]`` in a single-process run)."""
+        if not self.is_distributed:
+            return [value]
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
 
     def barrier(self) -> None:
         if self.is_distributed:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,7 +21,8 @@ from textmask_ocr.recognition.preprocess import model_input
 
 MASK_SOURCES = ("real", "random", "predicted", "none")
 
-MaskPredictor = Callable[[Image.Image], Image.Image]
+#: Predicts the text masks of a batch of crops: crops -> masks ('L', each its crop's size).
+MaskPredictor = Callable[[Sequence[Image.Image]], list[Image.Image]]
 
 
 def random_mask(config: RecognizerConfig, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -31,12 +32,12 @@ def random_mask(config: RecognizerConfig, generator: torch.Generator | None = No
 
 
 class SampleToInput:
-    """Dataset transform: a word-crop sample dict -> ``{"input": (C, H, W) tensor, "label": str}``.
+    """Dataset transform: a word-crop sample -> ``{"input": (C, H, W), "label": str, "key": int}``.
 
     Args:
         config: what the recognizer reads (``mask_channel`` must agree with ``mask_source``).
         mask_source: one of :data:`MASK_SOURCES`.
-        predictor: for ``predicted`` samples without a cached mask: crop -> mask ('L', crop size).
+        predictor: for ``predicted`` samples without a cached mask.
     """
 
     def __init__(
@@ -60,19 +61,21 @@ class SampleToInput:
         if sample.get("mask") is not None:
             return sample["mask"]
         if self.mask_source == "predicted" and self.predictor is not None:
-            return self.predictor(sample["image"])
+            return self.predictor([sample["image"]])[0]
         raise ValueError(f"sample {sample.get('key')} has no {self.mask_source} mask")
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         return {
             "input": model_input(sample["image"], self.config, self.mask_for(sample)),
             "label": sample["label"],
+            "key": sample.get("key", -1),
         }
 
 
 def collate_inputs(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch transformed samples: ``{"input": (N, C, H, W), "labels": list[str]}``."""
+    """Batch transformed samples: ``{"input": (N, C, H, W), "labels": [str], "keys": [int]}``."""
     return {
         "input": torch.stack([sample["input"] for sample in samples]),
         "labels": [sample["label"] for sample in samples],
+        "keys": [sample["key"] for sample in samples],
     }

@@ -1,0 +1,188 @@
+"""``textmask-ocr finetune``, ``evaluate`` and ``recognize``: RGB+mask recognizers end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from textmask_ocr.errors import InputError
+
+_PATH = click.Path(path_type=Path)
+_EXISTING = click.Path(path_type=Path, exists=True)
+_MASKS = click.Choice(["real", "random", "predicted", "none"])
+_PROTOCOLS = click.Choice(["ignore-case-symbols", "ignore-case", "exact"])
+_ARCHS = click.Choice(["crnn", "aster"])
+
+
+def mask_predictor(mask: str, segmenter: Path | None) -> Any:
+    """The on-the-fly crop-mask predictor of ``--segmenter`` (None when not asked for)."""
+    if segmenter is None:
+        return None
+    if mask != "predicted":
+        raise InputError(f"--segmenter is used with --mask predicted, not --mask {mask}")
+    from textmask_ocr.masks import crop_mask_predictor
+
+    return crop_mask_predictor(segmenter)
+
+
+def parse_benchmarks(values: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """``NAME=PATH`` pairs of ``--bench``; a bare PATH is named after its folder."""
+    benchmarks = []
+    for value in values:
+        name, separator, path = value.partition("=")
+        if not separator:
+            name, path = Path(value).name, value
+        if not name or not path:
+            raise InputError(f"--bench {value!r}: expected NAME=PATH")
+        benchmarks.append((name, Path(path)))
+    names = [name for name, _ in benchmarks]
+    if len(set(names)) != len(names):
+        raise InputError(f"--bench names repeat: {', '.join(names)}")
+    return benchmarks
+
+
+@click.command()
+@click.option("--arch", type=_ARCHS, default="crnn", show_default=True)
+@click.option("--weights", type=_EXISTING, help="Base checkpoint (public layout or ours).")
+@click.option("--resume", type=_EXISTING, help="Continue the run in this folder exactly.")
+@click.option("--train", type=_PATH, multiple=True, required=True, help="Training LMDB (repeat).")
+@click.option("--train-ratio", type=float, multiple=True, help="Sampling ratio per --train.")
+@click.option("--val", type=_PATH, help="Validation LMDB or folder; best.pt follows it.")
+@click.option("--mask", type=_MASKS, default="random", show_default=True)
+@click.option("--segmenter", type=_EXISTING, help="Segmentation checkpoint for --mask predicted.")
+@click.option(
+    "--train-layers", type=click.Choice(["input", "all"]), default="input", show_default=True
+)
+@click.option(
+    "--mask-init", type=click.Choice(["zero", "mean", "random"]), default="zero", show_default=True
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adamw", "adam", "sgd", "adadelta"]),
+    default="adamw",
+    show_default=True,
+)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option(
+    "--schedule",
+    type=click.Choice(["onecycle", "cosine", "constant"]),
+    default="onecycle",
+    show_default=True,
+)
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=0), default=500, show_default=True)
+@click.option("--width-mult", type=float, help="Width multiplier of a model built from scratch.")
+@click.option("--all-bn", is_flag=True, help="Batch norm after every conv (CRNN from scratch).")
+@click.option("--out", type=_PATH, help="Run folder (default: the --resume folder).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def finetune(out: Path | None, width_mult: float | None, all_bn: bool, **options: Any) -> None:
+    """Fine-tune a recognizer on word-crop LMDBs with real, random, predicted or no masks.
+
+    The paper's recipe: --weights a pretrained CRNN/ASTER, add a mask channel and train only the
+    new input layer (--train-layers input). Without --weights the model starts from scratch.
+    Runs under torchrun for several GPUs or machines.
+    """
+    from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
+
+    out = out or options["resume"]
+    if out is None:
+        raise InputError("--out is required (or --resume DIR to continue a run)")
+    arch_kwargs: dict[str, Any] = {}
+    if width_mult is not None:
+        arch_kwargs["width_mult"] = width_mult
+    if all_bn:
+        if options["arch"] != "crnn":
+            raise InputError("--all-bn applies to --arch crnn")
+        arch_kwargs["batchnorm_everywhere"] = True
+    settings = FinetuneSettings(
+        out=out,
+        train=list(options.pop("train")),
+        train_ratio=list(options.pop("train_ratio")) or None,
+        arch_kwargs=arch_kwargs,
+        **options,
+    )
+    metrics = run_finetune(settings, predictor=mask_predictor(settings.mask, settings.segmenter))
+    summary = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items())
+    click.echo(f"finished {settings.steps} steps in {out}" + (f": {summary}" if summary else ""))
+
+
+@click.command()
+@click.option("--model", "model_path", type=_EXISTING, required=True, help="Checkpoint.")
+@click.option("--arch", type=_ARCHS, help="Architecture of a public checkpoint (ours need none).")
+@click.option("--bench", multiple=True, required=True, help="NAME=PATH (LMDB or folder; repeat).")
+@click.option("--mask", type=_MASKS, default="none", show_default=True)
+@click.option("--segmenter", type=_EXISTING, help="Segmentation checkpoint for --mask predicted.")
+@click.option("--protocol", type=_PROTOCOLS, default="ignore-case-symbols", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--out", type=_PATH, help="Folder for results.json (default: beside --model).")
+@click.option("--save-predictions", is_flag=True, help="Also write predictions/<bench>.jsonl.")
+def evaluate(
+    model_path: Path,
+    arch: str | None,
+    bench: tuple[str, ...],
+    mask: str,
+    segmenter: Path | None,
+    protocol: str,
+    batch_size: int,
+    workers: int,
+    out: Path | None,
+    save_predictions: bool,
+) -> None:
+    """Word accuracy and normalised edit distance on benchmarks, as papers report them.
+
+    Prints one column per benchmark plus the total weighted by sample counts, and writes
+    results.json (and per-sample predictions on request).
+    """
+    from textmask_ocr.recognition.benchmarks import evaluate_benchmarks
+
+    report = evaluate_benchmarks(
+        model_path,
+        parse_benchmarks(bench),
+        arch=arch,
+        mask=mask,
+        predictor=mask_predictor(mask, segmenter),
+        protocol=protocol,
+        batch_size=batch_size,
+        num_workers=workers,
+        out=out or model_path.parent / f"eval-{mask}",
+        save_predictions=save_predictions,
+    )
+    click.echo(report.table_text)
+    click.echo(f"results written to {report.results_path}")
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=_EXISTING)
+@click.option("--model", "model_path", type=_EXISTING, required=True, help="Checkpoint.")
+@click.option("--arch", type=_ARCHS, help="Architecture of a public checkpoint (ours need none).")
+@click.option("--mask-dir", type=_EXISTING, help="Masks named like the images (any extension).")
+@click.option("--segmenter", type=_EXISTING, help="Predict the masks with this segmenter.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+def recognize(
+    images: tuple[Path, ...],
+    model_path: Path,
+    arch: str | None,
+    mask_dir: Path | None,
+    segmenter: Path | None,
+    batch_size: int,
+) -> None:
+    """Print the text of each word-crop IMAGE (path, text and confidence, tab-separated)."""
+    from textmask_ocr.recognition.benchmarks import recognize_files
+
+    for path, prediction in recognize_files(
+        model_path,
+        list(images),
+        arch=arch,
+        mask_dir=mask_dir,
+        predictor=mask_predictor("predicted", segmenter),
+        batch_size=batch_size,
+    ):
+        click.echo(f"{path}\t{prediction.text}\t{prediction.confidence:.4f}")

@@ -1,0 +1,98 @@
+"""Scoring a recognizer on word-crop benchmarks under a mask source, sharded over processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from recognizers import build_codec
+from textmask_ocr.engine.distributed import DistributedContext
+from textmask_ocr.engine.sampling import ShardSampler
+from textmask_ocr.recognition.mask_sources import collate_inputs
+from textmask_ocr.recognition.protocol import WordAccuracy
+
+EVAL_SEED = 20_240_601  # random masks at evaluation time are drawn from this seed, every time
+
+
+@dataclass
+class BenchmarkResult:
+    """Scores of one benchmark and, on request, what the model read for every sample."""
+
+    name: str
+    metric: WordAccuracy
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.metric.as_dict()}
+
+
+@torch.no_grad()
+def evaluate_dataset(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    name: str = "val",
+    protocol: str = "ignore-case-symbols",
+    batch_size: int = 64,
+    num_workers: int = 0,
+    context: DistributedContext | None = None,
+    keep_predictions: bool = False,
+) -> BenchmarkResult:
+    """Word accuracy of ``model`` on ``dataset`` (whose transform yields model inputs).
+
+    Each process reads its :class:`ShardSampler` share; sums are added over processes, so every
+    sample counts exactly once. Random masks are drawn from a fixed seed, so two evaluations of
+    the same model agree.
+
+    Args:
+        model: an unwrapped recognizer in eval mode (``model.config``, ``model.predict``).
+        dataset: word crops whose transform is a ``SampleToInput`` (model inputs).
+        keep_predictions: gather per-sample rows (key, label, prediction, confidence, correct).
+    """
+    context = context or DistributedContext()
+    codec = build_codec(model.config)
+    device = next(model.parameters()).device
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=ShardSampler(len(dataset), num_replicas=context.world_size, rank=context.rank),
+        num_workers=num_workers,
+        collate_fn=collate_inputs,
+        generator=torch.Generator().manual_seed(EVAL_SEED),
+    )
+    metric = WordAccuracy(protocol=protocol)
+    rows: list[dict[str, Any]] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(EVAL_SEED + context.rank)
+        for batch in loader:
+            predictions = codec.decode(*model.predict(batch["input"].to(device)))
+            texts = [prediction.text for prediction in predictions]
+            hits = metric.update(texts, batch["labels"])
+            if keep_predictions:
+                rows.extend(
+                    {
+                        "key": key,
+                        "label": label,
+                        "prediction": prediction.text,
+                        "confidence": prediction.confidence,
+                        "correct": hit,
+                    }
+                    for key, label, prediction, hit in zip(
+                        batch["keys"], batch["labels"], predictions, hits, strict=True
+                    )
+                )
+    sums = context.all_reduce_sum(
+        torch.tensor([metric.total, metric.correct, metric.edit_distance_sum], dtype=torch.float64)
+    )
+    merged = WordAccuracy(protocol=protocol)
+    merged.merge(int(sums[0]), int(sums[1]), float(sums[2]))
+    if keep_predictions:
+        rows = sorted(
+            (row for shard in context.gather_objects(rows) for row in shard),
+            key=lambda row: row["key"],
+        )
+    return BenchmarkResult(name, merged, rows)

@@ -1,0 +1,153 @@
+"""RGB+mask recognizers for users: ``MaskedCRNN`` and ``MaskedASTER``.
+
+``MaskedCRNN.from_pretrained(path)`` accepts a public base checkpoint (it is loaded strictly and
+adapted: a mask channel is added without changing what the model computes) or one of ours (loaded
+as is, its stored config says everything). ``.recognize(images, masks=None)`` reads word crops of
+any size; without masks, a segmenter given at construction predicts them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+from torch import nn
+
+from recognizers import (
+    Prediction,
+    RecognizerConfig,
+    add_mask_channel,
+    build_codec,
+    load_recognizer,
+    read_checkpoint,
+)
+from textmask_ocr.engine.checkpoint import save_checkpoint
+from textmask_ocr.errors import InputError
+from textmask_ocr.recognition.mask_sources import MaskPredictor
+from textmask_ocr.recognition.preprocess import ImageLike, batch_inputs, to_pil
+
+
+def load_base_or_adapted(
+    weights: str | os.PathLike[str], *, arch: str | None, with_mask: bool, mask_init: str = "zero"
+) -> nn.Module:
+    """The model of a checkpoint, given a mask channel when ``with_mask`` and it has none.
+
+    A public checkpoint needs ``arch``; ours carry their config. Raises ``CheckpointError`` for a
+    file that does not fit, and :class:`InputError` when a mask-less model is asked of an RGB+mask
+    checkpoint.
+    """
+    checkpoint = read_checkpoint(weights)
+    model = load_recognizer(checkpoint, arch=arch)
+    if with_mask and not model.config.mask_channel:
+        model = add_mask_channel(model, mask_init=mask_init)
+    elif not with_mask and model.config.mask_channel:
+        raise InputError(f"{weights}: holds an RGB+mask recognizer; it needs a mask source")
+    return model
+
+
+class MaskedRecognizer:
+    """A recognizer with a mask channel, its codec and its preprocessing, ready to read crops.
+
+    Args:
+        model: a model built by :func:`recognizers.build_recognizer` (its ``config`` is used).
+        segmenter: optional mask predictor, a batch of crops -> their masks ('L', crop size).
+        device: where to run; defaults to CUDA when available.
+    """
+
+    arch: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        segmenter: MaskPredictor | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if self.arch is not None and model.config.arch != self.arch:
+            raise InputError(
+                f"{type(self).__name__} needs a {self.arch} model, not {model.config.arch}"
+            )
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.codec = build_codec(model.config)
+        self.segmenter = segmenter
+
+    @property
+    def config(self) -> RecognizerConfig:
+        return self.model.config
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        weights: str | os.PathLike[str],
+        *,
+        segmenter: MaskPredictor | None = None,
+        mask_init: str = "zero",
+        device: str | torch.device | None = None,
+    ) -> MaskedRecognizer:
+        """Load a public base checkpoint (and adapt it) or one of ours (as is)."""
+        model = load_base_or_adapted(weights, arch=cls.arch, with_mask=True, mask_init=mask_init)
+        return cls(model, segmenter=segmenter, device=device)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model in the project's checkpoint format (loads with no flags)."""
+        save_checkpoint(
+            path, model_state=self.model.state_dict(), model_config=self.config.to_dict()
+        )
+        return Path(path)
+
+    @torch.no_grad()
+    def recognize(
+        self,
+        images: Sequence[ImageLike],
+        masks: Sequence[Any] | None = None,
+        *,
+        batch_size: int = 64,
+    ) -> list[Prediction]:
+        """Read word crops (PIL images, HxW(xC) arrays or CxHxW tensors of any size).
+
+        Args:
+            images: the crops.
+            masks: one text mask per crop (any size, 255 or 1 = text); predicted by the segmenter
+                when omitted.
+            batch_size: crops per forward pass.
+
+        Returns:
+            One ``Prediction(text, confidence)`` per crop.
+        """
+        if masks is not None and len(masks) != len(images):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        predictions: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            chunk = [to_pil(image) for image in images[start : start + batch_size]]
+            chunk_masks = self._masks_for(chunk, masks, start)
+            inputs = batch_inputs(chunk, self.config, chunk_masks).to(self.device)
+            predictions.extend(self.codec.decode(*self.model.predict(inputs)))
+        return predictions
+
+    def _masks_for(
+        self, chunk: list[Image.Image], masks: Sequence[Any] | None, start: int
+    ) -> Sequence[Any] | None:
+        if not self.config.mask_channel:
+            return None
+        if masks is not None:
+            return masks[start : start + len(chunk)]
+        if self.segmenter is None:
+            raise ValueError("pass masks, or give the recognizer a segmenter to predict them")
+        return self.segmenter(chunk)
+
+
+class MaskedCRNN(MaskedRecognizer):
+    """CRNN reading RGB + text mask (adapted from a grayscale CRNN)."""
+
+    arch = "crnn"
+
+
+class MaskedASTER(MaskedRecognizer):
+    """ASTER reading RGB + text mask; the mask is rectified by the same TPS as the image."""
+
+    arch = "aster"
