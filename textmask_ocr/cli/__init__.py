@@ -24,6 +24,7 @@ _COMMANDS: dict[str, str] = {
     "finetune": "recognition:finetune",
     "evaluate": "recognition:evaluate",
     "recognize": "recognition:recognize",
+    "add-masks": "add_masks:add_masks",
 }
 
 

@@ -264,6 +264,10 @@ class WordLmdb:
         except lmdb.Error as error:
             raise self._corrupt(error) from None
 
+    def metadata(self, key: bytes) -> bytes | None:
+        """The value of a non-sample key (e.g. ``mask-source``), or None."""
+        return self._get(key)
+
     def _read_num_samples(self) -> int:
         raw = self._get(NUM_SAMPLES_KEY)
         if raw is None:

@@ -112,7 +112,7 @@ def _write(
             str(tmp), map_size=initial_map_size, lock=False, readahead=False, meminit=True
         )
         try:
-            writer = _GrowingWriter(env, out)
+            writer = GrowingWriter(env, out)
             progress = track(named_records, total=total, label="writing LMDB", quiet=quiet)
             for name, record in progress:
                 check_record(record, name)
@@ -123,13 +123,29 @@ def _write(
     return count
 
 
-class _GrowingWriter:
-    """Batches samples into write transactions, doubling the map size when a batch does not fit."""
+class GrowingWriter:
+    """Batches samples into write transactions, doubling the map size when a batch does not fit.
 
-    def __init__(self, env: lmdb.Environment, out: Path) -> None:
+    Args:
+        env: an LMDB environment opened for writing.
+        out: how errors and logs name the output.
+        start: samples already in ``env``; the next one written is ``start + 1``.
+        progress_key: if given, every commit also stores the committed sample count under this
+            key, so an interrupted job knows where to continue (removed by :meth:`finish`).
+    """
+
+    def __init__(
+        self,
+        env: lmdb.Environment,
+        out: Path,
+        *,
+        start: int = 0,
+        progress_key: bytes | None = None,
+    ) -> None:
         self.env = env
         self.out = out
-        self.count = 0
+        self.count = start
+        self.progress_key = progress_key
         self._batch: list[tuple[bytes, bytes]] = []
         self._batch_bytes = 0
 
@@ -144,20 +160,26 @@ class _GrowingWriter:
         self._batch.extend(items)
         self._batch_bytes += sum(len(value) for _, value in items)
         if self.count % BATCH_SAMPLES == 0 or self._batch_bytes >= BATCH_BYTES:
-            self._commit()
+            self.commit()
 
-    def finish(self) -> int:
-        """Write ``num-samples`` with the last batch; returns the sample count."""
+    def finish(self, metadata: dict[bytes, bytes] | None = None) -> int:
+        """Write ``num-samples`` (and ``metadata`` keys) with the last batch; returns the count."""
         self._batch.append((NUM_SAMPLES_KEY, str(self.count).encode("ascii")))
-        self._commit()
+        self._batch.extend((metadata or {}).items())
+        self.commit(final=True)
         return self.count
 
-    def _commit(self) -> None:
+    def commit(self, *, final: bool = False) -> None:
+        """Commit the pending samples now (with the progress key, or removing it when final)."""
+        if self.progress_key is not None and not final:
+            self._batch.append((self.progress_key, str(self.count).encode("ascii")))
         while True:
             try:
                 with self.env.begin(write=True) as txn:
                     for key, value in self._batch:
                         txn.put(key, value)
+                    if final and self.progress_key is not None:
+                        txn.delete(self.progress_key)
                 break
             except lmdb.MapFullError:
                 map_size = self.env.info()["map_size"] * 2

@@ -38,10 +38,17 @@ class SampleToInput:
         config: what the recognizer reads (``mask_channel`` must agree with ``mask_source``).
         mask_source: one of :data:`MASK_SOURCES`.
         predictor: for ``predicted`` samples without a cached mask.
+        stored_masks_are_predicted: the data's ``mask-%09d`` entries are cached predictions
+            (``add-masks``); otherwise ``predicted`` never reads them (they are ground truth).
     """
 
     def __init__(
-        self, config: RecognizerConfig, mask_source: str, predictor: MaskPredictor | None = None
+        self,
+        config: RecognizerConfig,
+        mask_source: str,
+        predictor: MaskPredictor | None = None,
+        *,
+        stored_masks_are_predicted: bool = False,
     ) -> None:
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"unknown mask source {mask_source!r}")
@@ -51,6 +58,7 @@ class SampleToInput:
         self.config = config
         self.mask_source = mask_source
         self.predictor = predictor
+        self.use_stored_masks = mask_source == "real" or stored_masks_are_predicted
 
     def mask_for(self, sample: dict[str, Any]) -> torch.Tensor | Image.Image | None:
         """The mask of one sample under this source (``None`` for ``none``)."""
@@ -58,7 +66,7 @@ class SampleToInput:
             return None
         if self.mask_source == "random":
             return random_mask(self.config)
-        if sample.get("mask") is not None:
+        if self.use_stored_masks and sample.get("mask") is not None:
             return sample["mask"]
         if self.mask_source == "predicted" and self.predictor is not None:
             return self.predictor([sample["image"]])[0]
