@@ -22,7 +22,7 @@ def mask_predictor(mask: str, segmenter: Path | None) -> Any:
         return None
     if mask != "predicted":
         raise InputError(f"--segmenter is used with --mask predicted, not --mask {mask}")
-    from textmask_ocr.masks import crop_mask_predictor
+    from textmask_ocr.masking.predictor import crop_mask_predictor
 
     return crop_mask_predictor(segmenter)
 
@@ -46,7 +46,12 @@ def parse_benchmarks(values: tuple[str, ...]) -> list[tuple[str, Path]]:
 @click.command()
 @click.option("--arch", type=_ARCHS, default="crnn", show_default=True)
 @click.option("--weights", type=_EXISTING, help="Base checkpoint (public layout or ours).")
-@click.option("--resume", type=_EXISTING, help="Continue the run in this folder exactly.")
+@click.option(
+    "--resume",
+    type=_EXISTING,
+    help="Continue the run in this folder exactly, with its settings (--steps may grow only "
+    "with --schedule constant).",
+)
 @click.option("--train", type=_PATH, multiple=True, required=True, help="Training LMDB (repeat).")
 @click.option("--train-ratio", type=float, multiple=True, help="Sampling ratio per --train.")
 @click.option("--val", type=_PATH, help="Validation LMDB or folder; best.pt follows it.")

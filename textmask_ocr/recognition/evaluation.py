@@ -10,12 +10,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from recognizers import build_codec
+from textmask_ocr.engine.checkpoint import capture_rng_state, restore_rng_state
 from textmask_ocr.engine.distributed import DistributedContext
-from textmask_ocr.engine.sampling import ShardSampler
+from textmask_ocr.engine.sampling import SeededDataset, ShardSampler
 from textmask_ocr.recognition.mask_sources import collate_inputs
 from textmask_ocr.recognition.protocol import WordAccuracy
 
-EVAL_SEED = 20_240_601  # random masks at evaluation time are drawn from this seed, every time
+EVAL_SEED = 20_240_601  # sample i's random mask at evaluation time is drawn from EVAL_SEED + i
 
 
 @dataclass
@@ -45,8 +46,9 @@ def evaluate_dataset(
     """Word accuracy of ``model`` on ``dataset`` (whose transform yields model inputs).
 
     Each process reads its :class:`ShardSampler` share; sums are added over processes, so every
-    sample counts exactly once. Random masks are drawn from a fixed seed, so two evaluations of
-    the same model agree.
+    sample counts exactly once. Sample ``i`` is read with every RNG seeded by ``EVAL_SEED + i``
+    (:class:`SeededDataset`), so its random mask, and the scores, do not depend on the batch size,
+    the number of workers or of processes; the caller's RNG states are left as they were.
 
     Args:
         model: an unwrapped recognizer in eval mode (``model.config``, ``model.predict``).
@@ -56,18 +58,18 @@ def evaluate_dataset(
     context = context or DistributedContext()
     codec = build_codec(model.config)
     device = next(model.parameters()).device
+    share = ShardSampler(len(dataset), num_replicas=context.world_size, rank=context.rank)
     loader = DataLoader(
-        dataset,
+        SeededDataset(dataset),
         batch_size=batch_size,
-        sampler=ShardSampler(len(dataset), num_replicas=context.world_size, rank=context.rank),
+        sampler=[(index, EVAL_SEED + index) for index in share],
         num_workers=num_workers,
         collate_fn=collate_inputs,
-        generator=torch.Generator().manual_seed(EVAL_SEED),
     )
     metric = WordAccuracy(protocol=protocol)
     rows: list[dict[str, Any]] = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(EVAL_SEED + context.rank)
+    rng_state = capture_rng_state()  # SeededDataset reseeds this process's RNGs (workers=0)
+    try:
         for batch in loader:
             predictions = codec.decode(*model.predict(batch["input"].to(device)))
             texts = [prediction.text for prediction in predictions]
@@ -85,6 +87,8 @@ def evaluate_dataset(
                         batch["keys"], batch["labels"], predictions, hits, strict=True
                     )
                 )
+    finally:
+        restore_rng_state(rng_state)
     sums = context.all_reduce_sum(
         torch.tensor([metric.total, metric.correct, metric.edit_distance_sum], dtype=torch.float64)
     )

@@ -19,7 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from recognizers import RecognizerConfig, build_codec, build_recognizer, default_cfgs, input_layers
+from recognizers import (
+    CTCCodec,
+    RecognizerConfig,
+    build_codec,
+    build_recognizer,
+    default_cfgs,
+    input_layers,
+)
 from segmentation.datasets.mixing import mixture_order
 from textmask_ocr.data.sampling import ConcatWordDataset
 from textmask_ocr.engine import DistributedContext, Trainer, TrainerConfig, load_checkpoint
@@ -32,6 +39,17 @@ from textmask_ocr.recognition.models import load_base_or_adapted
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
 SCHEDULES = ("onecycle", "cosine", "constant")
+#: Settings a resumed run must share with the run it continues: the saved optimizer, schedule
+#: and data position depend on them (``steps`` too, unless the schedule is constant).
+RESUME_INVARIANTS = (
+    "arch",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "train_layers",
+    "batch_size",
+)
 
 
 @dataclass
@@ -103,7 +121,10 @@ class RecognitionTask:
 
     Labels the model cannot emit (longer than the CTC output length, counting the blanks forced
     between repeated characters, or than ASTER's decoding steps) are dropped from the batch,
-    counted and warned about once.
+    counted and warned about once. A batch left with no label gives a NaN loss, a step the
+    :class:`~textmask_ocr.engine.Trainer` skips and counts on every rank. The logged
+    ``too_long_labels`` is the number dropped per step (the Trainer averages extras over its log
+    window, like the loss); ``too_long_labels`` of the task state is the run's total.
     """
 
     def __init__(
@@ -131,17 +152,20 @@ class RecognitionTask:
                     stacklevel=2,
                 )
             self.too_long_labels += dropped
+        extras = {"too_long_labels": float(dropped)}
+        if not keep:
+            return torch.tensor(float("nan"), device=self.device), extras
         texts = [batch["labels"][i] for i in keep]
         targets, lengths = self.codec.encode(texts)
         inputs = batch["input"][keep].to(self.device, non_blocking=True)
         logits = model(inputs, targets.to(self.device), lengths.to(self.device))
         unwrapped = model.module if hasattr(model, "module") else model
         loss = unwrapped.loss(logits, targets.to(self.device), lengths.to(self.device))
-        return loss, {"too_long_labels": float(self.too_long_labels)}
+        return loss, extras
 
     def _fits(self, text: str) -> bool:
         text = self.codec.normalize(text)
-        if self.codec.__class__.__name__ == "CTCCodec":
+        if isinstance(self.codec, CTCCodec):
             repeats = sum(a == b for a, b in itertools.pairwise(text))
             return len(text) + repeats <= self.capacity
         return len(text) + 1 <= self.capacity
@@ -173,6 +197,7 @@ def build_model(settings: FinetuneSettings) -> nn.Module:
     with_mask = settings.mask != "none"
     if settings.resume is not None:
         payload = load_checkpoint(Path(settings.resume) / "last.pt")
+        check_resumable(settings, payload.get("run_config") or {})
         model = build_recognizer(RecognizerConfig.from_dict(payload["config"]))
     elif settings.weights is not None:
         model = load_base_or_adapted(
@@ -189,6 +214,23 @@ def build_model(settings: FinetuneSettings) -> nn.Module:
             f"--resume {settings.resume}: the run's model does not fit --mask {settings.mask}"
         )
     return model
+
+
+def check_resumable(settings: FinetuneSettings, recorded: dict[str, Any]) -> None:
+    """Refuse to resume a run (``recorded``: its settings) with settings that change its course.
+
+    A one-cycle or cosine schedule spans the run's ``steps``; a constant one can be extended.
+    """
+    keys = RESUME_INVARIANTS + (() if settings.schedule == "constant" else ("steps",))
+    current = settings.record()
+    for key in keys:
+        if key in recorded and recorded[key] != current[key]:
+            flag = "--" + key.replace("_", "-")
+            raise InputError(
+                f"--resume {settings.resume}: the run used {flag} {recorded[key]}, not "
+                f"{current[key]}; resume with the same value"
+                + (" (only --schedule constant runs can be extended)" if key == "steps" else "")
+            )
 
 
 def freeze_for(model: nn.Module, train_layers: str) -> list[nn.Parameter]:

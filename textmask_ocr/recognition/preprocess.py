@@ -22,7 +22,8 @@ ImageLike = Image.Image | np.ndarray | torch.Tensor
 def to_pil(image: ImageLike, *, mask: bool = False) -> Image.Image:
     """Accept PIL images, HxW / HxWxC uint8 arrays, or CxHxW tensors in [0, 1] or [0, 255].
 
-    Masks (``mask=True``) come back in mode ``"L"``; non-zero booleans map to 255.
+    Masks (``mask=True``) come back in mode ``"L"`` with 255 = text: booleans and arrays or
+    tensors of 0/1 (any dtype) map 1 to 255.
     """
     if isinstance(image, Image.Image):
         return image.convert("L") if mask and image.mode != "L" else image
@@ -31,7 +32,7 @@ def to_pil(image: ImageLike, *, mask: bool = False) -> Image.Image:
         array = array.transpose(1, 2, 0)
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
-    elif array.dtype != np.uint8:
+    elif array.dtype != np.uint8 or mask:
         scale = 255.0 if array.size and float(array.max()) <= 1.0 else 1.0
         array = np.clip(array.astype(np.float32) * scale, 0, 255).round().astype(np.uint8)
     if array.ndim == 3 and array.shape[2] == 1:
