@@ -49,12 +49,29 @@ def load_base_or_adapted(
     return model
 
 
+SegmenterLike = MaskPredictor | str | os.PathLike[str] | Any
+
+
+def as_mask_predictor(segmenter: SegmenterLike | None) -> MaskPredictor | None:
+    """A crops -> masks callable from a checkpoint path, a ``Segmenter`` or a callable."""
+    if segmenter is None:
+        return None
+    if isinstance(segmenter, str | os.PathLike):
+        from textmask_ocr.masking.predictor import Segmenter
+
+        segmenter = Segmenter.from_checkpoint(segmenter)
+    crop_masks = getattr(segmenter, "crop_masks", None)
+    return crop_masks if callable(crop_masks) else segmenter
+
+
 class MaskedRecognizer:
     """A recognizer with a mask channel, its codec and its preprocessing, ready to read crops.
 
     Args:
         model: a model built by :func:`recognizers.build_recognizer` (its ``config`` is used).
-        segmenter: optional mask predictor, a batch of crops -> their masks ('L', crop size).
+        segmenter: optional mask source for calls without masks: a segmentation checkpoint (or
+            ``train-seg`` folder), a :class:`~textmask_ocr.masking.predictor.Segmenter`, or any
+            callable crops -> masks ('L', each its crop's size).
         device: where to run; defaults to CUDA when available.
     """
 
@@ -64,7 +81,7 @@ class MaskedRecognizer:
         self,
         model: nn.Module,
         *,
-        segmenter: MaskPredictor | None = None,
+        segmenter: SegmenterLike | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         if self.arch is not None and model.config.arch != self.arch:
@@ -74,7 +91,7 @@ class MaskedRecognizer:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.codec = build_codec(model.config)
-        self.segmenter = segmenter
+        self.segmenter = as_mask_predictor(segmenter)
 
     @property
     def config(self) -> RecognizerConfig:
@@ -85,7 +102,7 @@ class MaskedRecognizer:
         cls,
         weights: str | os.PathLike[str],
         *,
-        segmenter: MaskPredictor | None = None,
+        segmenter: SegmenterLike | None = None,
         mask_init: str = "zero",
         device: str | torch.device | None = None,
     ) -> MaskedRecognizer:

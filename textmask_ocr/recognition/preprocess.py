@@ -8,6 +8,7 @@ text mask (resized alike, 1 = text, not normalised) as its last channel.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,15 +17,19 @@ from PIL import Image
 
 from recognizers import RecognizerConfig
 
-ImageLike = Image.Image | np.ndarray | torch.Tensor
+ImageLike = Image.Image | np.ndarray | torch.Tensor | str | os.PathLike[str]
 
 
 def to_pil(image: ImageLike, *, mask: bool = False) -> Image.Image:
-    """Accept PIL images, HxW / HxWxC uint8 arrays, or CxHxW tensors in [0, 1] or [0, 255].
+    """Accept image files, PIL images, HxW / HxWxC uint8 arrays, or CxHxW tensors in [0, 1] or
+    [0, 255].
 
     Masks (``mask=True``) come back in mode ``"L"`` with 255 = text: booleans and arrays or
     tensors of 0/1 (any dtype) map 1 to 255.
     """
+    if isinstance(image, str | os.PathLike):
+        with Image.open(image) as opened:
+            image = opened.convert("L") if mask else opened.convert("RGB")
     if isinstance(image, Image.Image):
         return image.convert("L") if mask and image.mode != "L" else image
     array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
