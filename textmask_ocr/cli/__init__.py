@@ -24,7 +24,12 @@ _COMMANDS: dict[str, str] = {
     "finetune": "recognition:finetune",
     "evaluate": "recognition:evaluate",
     "recognize": "recognition:recognize",
+    "train-seg": "segmentation:train_seg",
+    "segment": "segmentation:segment",
+    "evaluate-seg": "segmentation:evaluate_seg",
+    "warp-icdar13": "segmentation:warp_icdar13",
     "add-masks": "add_masks:add_masks",
+    "demo": "demo:demo",
 }
 
 

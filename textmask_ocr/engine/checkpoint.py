@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,15 @@ def read_torch_file(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"{path}: no such checkpoint file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        LookupError,  # junk read as a legacy pickle: "pop from empty list"
+        struct.error,  # junk shorter than the legacy header
+    ) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
 
