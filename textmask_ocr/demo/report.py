@@ -13,7 +13,7 @@ from textmask_ocr.data.lmdb_format import WordLmdb, decode_image
 from textmask_ocr.engine.metrics_log import MetricsLog
 from textmask_ocr.recognition.evaluation import BenchmarkResult
 from textmask_ocr.report.charts import training_curves
-from textmask_ocr.report.examples import SceneExample, WordExample, WordExampleGrid
+from textmask_ocr.report.examples import SceneExample, SceneGrid, WordExample, WordExampleGrid
 from textmask_ocr.report.html import write_report
 from textmask_ocr.report.table import MetricTable, ResultsTable
 
@@ -135,7 +135,7 @@ def write_demo_report(
         table=table,
         curves=curves,
         examples=word_examples(results, paths, bench),
-        scenes=scene_examples(segmenter, paths.scenes_val),
+        scenes=SceneGrid(scene_examples(segmenter, paths.scenes_val), max_side=160),
         notes=notes,
         segmentation=MetricTable(
             seg_rows, caption="Held-out synthetic scenes, pixel-level mask (%)"
