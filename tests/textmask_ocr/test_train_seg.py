@@ -267,3 +267,16 @@ def test_trained_mgnet_beats_an_untrained_one(scenes: dict[str, Path], tmp_path:
     assert trained["f1"] > initial["f1"] + 0.15
     assert trained["f1"] > 3 * initial["f1"]
     assert trained["f1_top1_rate"] >= 0.75
+
+
+def test_select_best_keeps_the_best_validated_phase(
+    scenes: dict[str, Path], tmp_path: Path, restore_determinism
+) -> None:
+    out = tmp_path / "run"
+    run_train_seg(tiny_settings(out, scenes, select_best=True))
+    best = {phase: load_checkpoint(out / f"phase{phase}" / "best.pt") for phase in (1, 2)}
+    winner = max((1, 2), key=lambda phase: (best[phase]["trainer"]["best"], phase))
+    model = load_checkpoint(out / "model.pt")
+    assert model["config"]["phases"] == winner
+    for key, value in best[winner]["state_dict"].items():
+        assert torch.equal(model["state_dict"][key], value), key

@@ -98,6 +98,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
 @click.option(
+    "--select-best",
+    is_flag=True,
+    help="model.pt = the best validated checkpoint of both phases, not the final weights.",
+)
+@click.option(
     "--config",
     "config_file",
     type=_EXISTING,

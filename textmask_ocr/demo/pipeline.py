@@ -173,6 +173,7 @@ def train_segmenter(
             workers=workers,
             seed=seed,
             eval_every=max(budget.phase1_steps // 4, 1),
+            select_best=True,
             quiet=quiet,
         )
     )

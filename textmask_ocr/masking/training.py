@@ -86,6 +86,8 @@ class SegTrainSettings:
         crf: ``window`` (local-window kernel, fast) or ``dense`` (exact kernel, for GPUs).
         augment: rotation, colour jitter and noise on training images.
         threshold: validation threshold.
+        select_best: ``model.pt`` holds the best validated checkpoint over both phases instead
+            of the final weights (a short phase 2 can end below phase 1).
         resume: continue the run in this folder.
         deterministic: deterministic algorithms (exact resume on any device; slower).
     """
@@ -115,6 +117,7 @@ class SegTrainSettings:
     log_every: int = 50
     checkpoint_every: int = 500
     threshold: float = 0.5
+    select_best: bool = False
     resume: Path | None = None
     quiet: bool = False
     deterministic: bool = False
@@ -480,15 +483,37 @@ def run_train_seg(
         results[phase.run_name] = trainer.fit(resume_from=run_dir if done is not None else None)
 
     model.config = config
+    final_state, final_config = model.state_dict(), config.to_dict()
+    if settings.select_best:
+        final_state, final_config = _best_validated(out, phases) or (final_state, final_config)
     if context.is_main:
         save_checkpoint(
             out / MODEL_FILE,
-            model_state=model.state_dict(),
-            model_config=config.to_dict(),
+            model_state=final_state,
+            model_config=final_config,
             run_config=settings.record(),
         )
     context.barrier()
     return results
+
+
+def _best_validated(
+    out: Path, phases: list[PhaseSpec]
+) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """Weights and config of the best validated checkpoint over all phases (None without any).
+
+    A phase-1 winner keeps ``phases=1`` in its config, so it runs open-loop, as it was trained.
+    """
+    candidates = []
+    for phase in phases:
+        path = out / phase.run_name / "best.pt"
+        if path.is_file():
+            payload = load_checkpoint(path)
+            candidates.append((payload["trainer"]["best"], phase.number, payload))
+    if not candidates:
+        return None
+    _, _, payload = max(candidates, key=lambda candidate: candidate[:2])
+    return payload["state_dict"], payload["config"]
 
 
 def _last_validation(run_dir: Path) -> dict[str, float]:
