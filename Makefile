@@ -14,8 +14,7 @@ $(BIN)/textmask-ocr: setup.cfg pyproject.toml
 	touch $@
 
 demo: $(BIN)/textmask-ocr
-	$(BIN)/textmask-ocr synth words $(OUT)/words --n 2000 --seed 0
-	$(BIN)/textmask-ocr lmdb inspect $(OUT)/words --samples 16 --samples-dir $(OUT)/words_samples
+	$(BIN)/textmask-ocr demo --out $(OUT)
 
 test: $(BIN)/textmask-ocr
 	$(BIN)/ruff check .
