@@ -56,6 +56,7 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     html = (demo_run / "report.html").read_text()
     HTMLParser().feed(html)
     assert html.count("<svg") >= 4 and "data:image/png;base64" in html
+    assert "no data" not in html  # every curve found its records
 
 
 def test_demo_table_counts_every_test_crop(demo_run: Path) -> None:

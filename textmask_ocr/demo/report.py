@@ -112,7 +112,7 @@ def write_demo_report(
         ),
         training_curves(segmenter_logs, metric="loss", title="Segmenter training loss", log_y=True),
         training_curves(
-            segmenter_logs, metric="f1", kind="val", title="Validation F1 (pixel mask)"
+            segmenter_logs, metric="text_f1", kind="val", title="Validation F1 (pixel mask)"
         ),
     ]
     bench = table.benchmarks[0]
