@@ -34,7 +34,13 @@ from segmentation.datasets.base import (
     resolve_folder,
 )
 from segmentation.datasets.errors import DatasetFormatError
-from segmentation.datasets.imageio import check_same_size, list_images, open_image, read_rgb_image
+from segmentation.datasets.imageio import (
+    annotation_lines,
+    check_same_size,
+    list_images,
+    open_image,
+    read_rgb_image,
+)
 from segmentation.datasets.polygons import TextPolygon, rectangle
 
 BOX_FILES = ("gt_{stem}.txt", "{stem}.txt")
@@ -49,14 +55,8 @@ _BOX_LINE = re.compile(
 
 def parse_icdar2013_boxes(path: Path) -> list[TextPolygon]:
     """Parse an ICDAR-2013 word-box file (space- or comma-separated) into rectangle polygons."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        raise DatasetFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
     polygons = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in annotation_lines(path):
         match = _BOX_LINE.match(line)
         if match is None:
             raise DatasetFormatError(f'{path}: line {number}: expected x1 y1 x2 y2 "text"')

@@ -8,6 +8,7 @@ EXIF orientation tags are *not* applied: scene-text annotations are given in the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,16 @@ def check_same_size(mask: np.ndarray, image: torch.Tensor, path: Path) -> np.nda
             f"{image.shape[-1]}x{image.shape[-2]}"
         )
     return mask
+
+
+def annotation_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 annotation file (BOM allowed), blank lines skipped.
+
+    Raises:
+        DatasetFormatError: the file is not UTF-8 text.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise DatasetFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
+    return ((number, line) for number, line in enumerate(lines, start=1) if line.strip())

@@ -39,7 +39,7 @@ from segmentation.datasets.base import (
     resolve_folder,
 )
 from segmentation.datasets.errors import DatasetFormatError
-from segmentation.datasets.imageio import list_images, read_rgb_image
+from segmentation.datasets.imageio import annotation_lines, list_images, read_rgb_image
 from segmentation.datasets.polygons import TextPolygon, rectangle
 
 MLT_DONT_CARE = "###"
@@ -105,14 +105,8 @@ def parse_coco_text(path: Path, split: str | None = "train") -> dict[str, list[T
 
 def parse_mlt_txt(path: Path) -> list[TextPolygon]:
     """Parse an ICDAR-MLT ground-truth file into quadrilaterals (file order)."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        raise DatasetFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
     polygons = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in annotation_lines(path):
         fields = line.split(",", 9)
         if len(fields) < 9:
             raise DatasetFormatError(
