@@ -81,4 +81,5 @@ class DistributedContext:
     def shutdown(self) -> None:
         """Leave the process group (a no-op when none was joined)."""
         if self.is_distributed and dist.is_initialized():
+            dist.barrier()  # no rank tears down its links while another still uses them
             dist.destroy_process_group()

@@ -246,6 +246,7 @@ class Trainer:
                     last_metrics = self._evaluate()
                 if at_end or self.step % self.config.checkpoint_every == 0:
                     self.save("last.pt")
+        self.context.barrier()  # every rank returns once rank 0 has written the run's files
         return last_metrics
 
     def _optimizer_step(self, network: nn.Module, batch: Any) -> tuple[float, dict[str, float]]:
