@@ -55,5 +55,5 @@ def demo(
         workers=workers,
         quiet=quiet,
     )
-    click.echo(result.table.to_text())
+    click.echo(result.table.to_text().rstrip("\n"))
     click.echo(f"report: {out / 'report.html'}")

@@ -160,7 +160,7 @@ def evaluate(
         out=out or model_path.parent / f"eval-{mask}",
         save_predictions=save_predictions,
     )
-    click.echo(report.table_text)
+    click.echo(report.table_text.rstrip("\n"))
     click.echo(f"results written to {report.results_path}")
 
 
