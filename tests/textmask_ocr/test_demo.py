@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from textmask_ocr.demo import BUDGETS, run_demo
-from textmask_ocr.recognition.protocol import WordAccuracy
+from textmask_ocr.recognition.benchmarks import evaluate_benchmarks
 
 TINY = dataclasses.replace(
     BUDGETS["fast"],
@@ -44,8 +44,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     results = json.loads((demo_run / "results.json").read_text())
     table = results["table"]
-    methods = {row["method"] for row in table["rows"]} if "rows" in table else set(table["methods"])
-    assert methods == {"base", "RM", "PM", "real mask"}
+    assert [row["method"] for row in table["rows"]] == ["base", "RM", "PM", "real mask"]
     assert set(results["segmentation"]) == {"mgnet", "unet"}
     assert (demo_run / "table.md").read_text().count("|") > 10
     for run in ("recognizers/base", "recognizers/finetune_rm", "recognizers/finetune_pm"):
@@ -59,12 +58,28 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     assert "no data" not in html  # every curve found its records
 
 
-def test_demo_table_counts_every_test_crop(demo_run: Path) -> None:
-    table = json.loads((demo_run / "results.json").read_text())["table"]
-    text = json.dumps(table)
-    assert f'"count": {TINY.test_words}' in text
-    metric = WordAccuracy()
-    assert metric.accuracy == 0.0  # sanity of the accumulator used to build the table
+def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:
+    """Each fine-tuned row equals `textmask-ocr evaluate` on the same checkpoint and crops."""
+    rows = {
+        row["method"]: row["benchmarks"]["synthetic test"]
+        for row in json.loads((demo_run / "results.json").read_text())["table"]["rows"]
+    }
+    data = demo_run / "data"
+    for method, folder, mask, crops in (
+        ("RM", "finetune_rm", "random", data / "words_test"),
+        ("PM", "finetune_pm", "predicted", data / "words_test_pm"),
+        ("real mask", "finetune_real", "real", data / "words_test"),
+    ):
+        report = evaluate_benchmarks(
+            demo_run / "recognizers" / folder / "best.pt",
+            [("synthetic test", crops)],
+            out=demo_run / "eval" / folder,
+            mask=mask,
+        )
+        metric = report.results[0].metric
+        assert metric.total == rows[method]["count"] == TINY.test_words
+        assert metric.correct == rows[method]["correct"], method
+        assert metric.accuracy == pytest.approx(rows[method]["accuracy"])
 
 
 def test_demo_resumes_without_redoing_finished_stages(demo_run: Path) -> None:
