@@ -10,7 +10,7 @@ OUT ?= runs/demo
 $(BIN)/textmask-ocr: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fonts]'
 	touch $@
 
 demo: $(BIN)/textmask-ocr

@@ -25,7 +25,8 @@ from textmask_ocr.data.synth import (
     sample_rng,
 )
 from textmask_ocr.data.synth.backgrounds import draw_background
-from textmask_ocr.data.synth.fonts import FontFace, find_fonts
+from textmask_ocr.data.synth.fonts import FontFace, find_fonts, sample_face
+from textmask_ocr.data.synth.words import sample_pseudoword
 from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.errors import InputError
 
@@ -140,7 +141,7 @@ def test_word_list_and_labels():
     assert all(re.fullmatch(r"[a-z]{2,16}", word) for word in words)
     rng = np.random.default_rng(0)
     known = set(words)
-    dictionary_only = LabelMix(dictionary=1.0, alphanumeric=0.0, number=0.0)
+    dictionary_only = LabelMix(dictionary=1.0, alphanumeric=0.0, number=0.0, pseudoword=0.0)
     cased = [sample_label(rng, dictionary_only) for _ in range(300)]
     assert all(label.lower() in known for label in cased)
     assert {"lower", "title", "upper"} == {
@@ -148,10 +149,41 @@ def test_word_list_and_labels():
         for label in cased
         if len(label) > 1
     }
-    numbers = [sample_label(rng, LabelMix(0.0, 0.0, 1.0, number_length=(2, 4))) for _ in range(50)]
+    numbers = [
+        sample_label(rng, LabelMix(0.0, 0.0, 1.0, 0.0, number_length=(2, 4))) for _ in range(50)
+    ]
     assert all(label.isdigit() and 2 <= len(label) <= 4 for label in numbers)
-    short = LabelMix(0.0, 1.0, 0.0, alphanumeric_length=(30, 40), max_length=24)
+    short = LabelMix(0.0, 1.0, 0.0, 0.0, alphanumeric_length=(30, 40), max_length=24)
     assert all(len(sample_label(rng, short)) == 24 for _ in range(20))
+
+
+def test_pseudowords_follow_the_trigrams_of_the_word_list():
+    words = load_word_list()
+    seen = {
+        padded[i - 2 : i + 1]
+        for padded in ("^^" + word + "$" for word in words)
+        for i in range(2, len(padded))
+    }
+    rng = np.random.default_rng(1)
+    pseudowords = [sample_pseudoword(rng, 3, 9) for _ in range(200)]
+    for word in pseudowords:
+        padded = "^^" + word + "$"
+        assert all(padded[i - 2 : i + 1] in seen for i in range(2, len(padded))), word
+        assert 3 <= len(word) <= 9 and word.isalpha() and word.islower()
+    assert not set(pseudowords) & set(words)
+    assert len(set(pseudowords)) > 150  # varied, not a handful of strings
+    only = LabelMix(0.0, 0.0, 0.0, 1.0, lower=1.0, title=0.0, upper=0.0)
+    assert all(sample_label(rng, only) not in set(words) for _ in range(50))
+
+
+def test_faces_are_drawn_family_first():
+    """A family with many files is drawn as often as one with a single file."""
+    faces = find_fonts()
+    families = {face.family for face in faces}
+    rng = np.random.default_rng(0)
+    draws = [sample_face(rng, faces).family for _ in range(400 * len(families))]
+    counts = [draws.count(family) for family in families]
+    assert min(counts) > 300 and max(counts) < 500  # 400 expected per family
 
 
 def test_fonts_from_a_folder(font_dir):

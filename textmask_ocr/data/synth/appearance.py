@@ -28,6 +28,10 @@ class PaintStyle:
         shadow_offset: (min, max) shadow offset as a fraction of the font size (at least 1 px).
         shadow_blur: (min, max) shadow blur radius as a fraction of the font size.
         shadow_opacity: (min, max) opacity of the shadow.
+        bold_probability: chance of a faux bold (glyphs thickened, see
+            :func:`~textmask_ocr.data.synth.render.render_text`), as signs often are.
+        bold_width: (min, max) thickening on each side as a fraction of the font size (at
+            least 1 px).
     """
 
     contrast: tuple[float, float] = (0.3, 0.85)
@@ -38,13 +42,16 @@ class PaintStyle:
     shadow_offset: tuple[float, float] = (0.03, 0.1)
     shadow_blur: tuple[float, float] = (0.0, 0.06)
     shadow_opacity: tuple[float, float] = (0.4, 0.9)
+    bold_probability: float = 0.25
+    bold_width: tuple[float, float] = (0.015, 0.045)
 
 
 @dataclass(frozen=True)
 class Decoration:
-    """A word's outline and shadow geometry (decided before rendering: the outline is drawn).
+    """A word's weight, outline and shadow geometry (decided before rendering).
 
     Attributes:
+        embolden: faux-bold thickening of the glyphs in pixels (0: the font's own weight).
         stroke_width: outline width in pixels (0: none).
         shadow_offset: (dx, dy) in pixels, or ``None`` for no shadow.
         shadow_blur: Gaussian blur radius of the shadow in pixels.
@@ -55,14 +62,16 @@ class Decoration:
     shadow_offset: tuple[int, int] | None = None
     shadow_blur: float = 0.0
     shadow_opacity: float = 0.0
+    embolden: int = 0
 
     @property
     def reach(self) -> int:
         """How far (pixels) outline and shadow can extend beyond the glyphs."""
+        grown = self.embolden + self.stroke_width
         if self.shadow_offset is None:
-            return self.stroke_width
+            return grown
         dx, dy = self.shadow_offset
-        return self.stroke_width + max(abs(dx), abs(dy)) + int(np.ceil(3 * self.shadow_blur))
+        return grown + max(abs(dx), abs(dy)) + int(np.ceil(3 * self.shadow_blur))
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,15 @@ class Colours:
 
 
 def sample_decoration(rng: np.random.Generator, style: PaintStyle, font_size: int) -> Decoration:
-    """Draw the outline and shadow of one word of ``font_size`` pixels."""
+    """Draw the weight, outline and shadow of one word of ``font_size`` pixels."""
+    embolden = 0
+    if rng.random() < style.bold_probability:
+        embolden = max(1, round(font_size * rng.uniform(*style.bold_width)))
     stroke_width = 0
     if rng.random() < style.outline_probability:
         stroke_width = max(1, round(font_size * rng.uniform(*style.outline_width)))
     if rng.random() >= style.shadow_probability:
-        return Decoration(stroke_width)
+        return Decoration(stroke_width, embolden=embolden)
     distance = max(1.0, font_size * rng.uniform(*style.shadow_offset))
     angle = rng.uniform(0, 2 * np.pi)
     offset = (round(distance * np.cos(angle)), round(distance * np.sin(angle)))
@@ -89,6 +101,7 @@ def sample_decoration(rng: np.random.Generator, style: PaintStyle, font_size: in
         offset,
         font_size * rng.uniform(*style.shadow_blur),
         rng.uniform(*style.shadow_opacity),
+        embolden=embolden,
     )
 
 

@@ -32,7 +32,7 @@ from textmask_ocr.data.synth.assets import SynthAssets, default_assets
 from textmask_ocr.data.synth.backgrounds import draw_background, draw_clutter
 from textmask_ocr.data.synth.colour import luminance
 from textmask_ocr.data.synth.effects import ImageEffects, degrade, encode_png
-from textmask_ocr.data.synth.fonts import FontFace
+from textmask_ocr.data.synth.fonts import FontFace, sample_face
 from textmask_ocr.data.synth.parallel import as_rng, check_run, ordered_map, sample_rng
 from textmask_ocr.data.synth.render import (
     TextLayers,
@@ -125,7 +125,7 @@ def generate_word(
     style = style or WordStyle()
     assets = assets or default_assets()
     label = sample_label(rng, style.labels)
-    face = assets.fonts[int(rng.integers(len(assets.fonts)))]
+    face = sample_face(rng, assets.fonts)
     font_size = int(rng.integers(style.font_size[0], style.font_size[1] + 1))
     hard = bool(rng.random() < style.hard_fraction)
     decoration = sample_decoration(rng, style.paint, font_size)
@@ -133,7 +133,11 @@ def generate_word(
     if rng.random() < style.tracking_probability:
         tracking = font_size * rng.uniform(*style.tracking)
     layers = render_text(
-        label, face.load(font_size), stroke_width=decoration.stroke_width, tracking=tracking
+        label,
+        face.load(font_size),
+        stroke_width=decoration.stroke_width,
+        tracking=tracking,
+        embolden=decoration.embolden,
     )
     warp = _sample_warp(rng, style, layers.ink_box)
     polygon = word_polygon(layers.ink_box, warp)

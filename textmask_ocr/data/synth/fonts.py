@@ -2,8 +2,11 @@
 
 A :class:`FontFace` names a font (a file, or Pillow's built-in face) and loads it at any pixel
 size, cached per process. :func:`find_fonts` collects the faces of a folder, or of the standard
-system font folders, keeping only those that draw every character labels can contain
+system font folders and the font files that installed Python packages ship (the ``fonts`` extra
+installs a dozen families), keeping only those that draw every character labels can contain
 (:data:`REQUIRED_CHARACTERS`); symbol and script fonts that would render boxes are left out.
+:func:`sample_face` draws a family uniformly, then one of its styles, so that a family shipped
+in sixteen weights is not sixteen times as frequent as one shipped in a single weight.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import logging
 import os
 import string
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from textmask_ocr.errors import InputError
@@ -52,6 +57,11 @@ class FontFace:
     def load(self, size: int) -> ImageFont.FreeTypeFont:
         """The face at ``size`` pixels (em height), cached per process."""
         return _load_font(self.path, int(size))
+
+    @property
+    def family(self) -> str:
+        """The family name the font file declares (e.g. ``"DejaVu Sans"``)."""
+        return self.load(_PROBE_SIZE).getname()[0] or self.name
 
 
 @functools.lru_cache(maxsize=1024)
@@ -97,6 +107,22 @@ def system_font_dirs() -> list[Path]:
     return list(unique)
 
 
+def package_font_files() -> list[Path]:
+    """The font files shipped inside installed Python distributions, resolved and sorted.
+
+    Font packages (``pip install 'textmask-ocr[fonts]'``, or any distribution carrying .ttf/.otf
+    files, such as matplotlib) are found wherever they are installed, with no configuration.
+    """
+    found: set[Path] = set()
+    for distribution in metadata.distributions():
+        for file in distribution.files or ():
+            if file.suffix.lower() in FONT_SUFFIXES:
+                path = Path(distribution.locate_file(file))
+                if path.is_file():
+                    found.add(path.resolve())
+    return sorted(found)
+
+
 def font_files(folders: Iterable[Path]) -> list[Path]:
     """Every font file under ``folders`` (recursively), resolved, deduplicated and sorted."""
     found: set[Path] = set()
@@ -139,7 +165,8 @@ def find_fonts(font_dir: str | os.PathLike[str] | None = None) -> tuple[FontFace
 
     Args:
         font_dir: a folder searched recursively for font files; ``None`` searches the standard
-            system font folders (:func:`system_font_dirs`).
+            system font folders (:func:`system_font_dirs`) and the fonts of installed Python
+            packages (:func:`package_font_files`).
 
     Returns:
         the built-in face (when Pillow has FreeType) followed by the usable font files, sorted by
@@ -154,7 +181,7 @@ def find_fonts(font_dir: str | os.PathLike[str] | None = None) -> tuple[FontFace
             raise InputError(f"--fonts {font_dir}: no such folder")
         files = font_files([folder])
     else:
-        files = font_files(system_font_dirs())
+        files = sorted(set(font_files(system_font_dirs())) | set(package_font_files()))
     usable = [
         face for face in (FontFace(str(path)) for path in files) if draws_required_characters(face)
     ]
@@ -168,3 +195,19 @@ def find_fonts(font_dir: str | os.PathLike[str] | None = None) -> tuple[FontFace
     if not faces:
         raise InputError("no usable font: Pillow lacks FreeType and no font files were found")
     return faces
+
+
+def sample_face(rng: np.random.Generator, faces: Sequence[FontFace]) -> FontFace:
+    """A family drawn uniformly, then one of its faces uniformly (see the module docstring)."""
+    families = _families(tuple(faces))
+    members = families[int(rng.integers(len(families)))]
+    return members[int(rng.integers(len(members)))]
+
+
+@functools.lru_cache(maxsize=8)
+def _families(faces: tuple[FontFace, ...]) -> tuple[tuple[FontFace, ...], ...]:
+    """``faces`` grouped by family, groups in order of their first face."""
+    groups: dict[str, list[FontFace]] = {}
+    for face in faces:
+        groups.setdefault(face.family, []).append(face)
+    return tuple(tuple(group) for group in groups.values())

@@ -60,7 +60,12 @@ class TextLayers:
 
 
 def render_text(
-    text: str, font: ImageFont.FreeTypeFont, *, stroke_width: int = 0, tracking: float = 0.0
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    *,
+    stroke_width: int = 0,
+    tracking: float = 0.0,
+    embolden: int = 0,
 ) -> TextLayers:
     """Draw ``text`` into text space.
 
@@ -69,6 +74,8 @@ def render_text(
         font: the face at its pixel size.
         stroke_width: outline width in pixels (0: no outline layer).
         tracking: extra space between consecutive characters, in pixels (may be negative).
+        embolden: thicken the glyphs by this many pixels on each side (a faux bold: the
+            thickened glyphs are the text, and the outline grows from them).
 
     Raises:
         ValueError: nothing visible was drawn.
@@ -77,9 +84,10 @@ def render_text(
         pieces = [(font.getlength(text[:i]) + i * tracking, char) for i, char in enumerate(text)]
     else:
         pieces = [(0.0, text)]
+    grown = embolden + stroke_width
     boxes = np.array(
         [
-            np.add(font.getbbox(piece, anchor="ls", stroke_width=stroke_width), (x, 0, x, 0))
+            np.add(font.getbbox(piece, anchor="ls", stroke_width=grown), (x, 0, x, 0))
             for x, piece in pieces
         ]
     )
@@ -102,11 +110,11 @@ def render_text(
             )
         return canvas
 
-    coverage = draw(0)
+    coverage = draw(embolden)
     bbox = coverage.getbbox()
     if bbox is None:
         raise ValueError(f"{text!r} draws nothing in {font.getname()}")
-    outline = np.asarray(draw(stroke_width)) if stroke_width > 0 else None
+    outline = np.asarray(draw(grown)) if stroke_width > 0 else None
     x0, y0, x1, y1 = bbox
     return TextLayers(np.asarray(coverage), outline, (x0, y0, x1 - 1, y1 - 1), origin_y)
 

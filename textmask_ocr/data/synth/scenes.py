@@ -40,6 +40,7 @@ from textmask_ocr.data.synth.assets import SynthAssets, default_assets
 from textmask_ocr.data.synth.backgrounds import draw_background, draw_clutter
 from textmask_ocr.data.synth.colour import colour_with_luminance, luminance
 from textmask_ocr.data.synth.effects import ImageEffects, degrade, encode_png
+from textmask_ocr.data.synth.fonts import sample_face
 from textmask_ocr.data.synth.parallel import as_rng, check_run, ordered_map, sample_rng
 from textmask_ocr.data.synth.render import (
     TextLayers,
@@ -238,10 +239,15 @@ def _place_word(
     size = occupied.shape[0]
     for _ in range(config.placement_attempts):
         label = sample_label(rng, config.labels)
-        face = assets.fonts[int(rng.integers(len(assets.fonts)))]
+        face = sample_face(rng, assets.fonts)
         font_size = max(8, round(size * rng.uniform(*config.font_size)))
         decoration = sample_decoration(rng, config.paint, font_size)
-        layers = render_text(label, face.load(font_size), stroke_width=decoration.stroke_width)
+        layers = render_text(
+            label,
+            face.load(font_size),
+            stroke_width=decoration.stroke_width,
+            embolden=decoration.embolden,
+        )
         warp = _sample_warp(rng, config, layers.ink_box)
         claim_pad = 1.5 * decoration.reach + config.gap * font_size
         if warp.arc is not None:  # keep the grown polygon on this side of the arc's centre

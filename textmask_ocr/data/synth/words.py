@@ -1,7 +1,10 @@
-"""Labels for synthetic text: English words from the built-in list, random alphanumerics, numbers.
+"""Labels for synthetic text: English words, pseudowords, random alphanumerics, numbers.
 
 The built-in list (``words.txt`` beside this module) holds a few thousand common English words in
-lower case. Labels only contain ``[A-Za-z0-9]`` (:data:`~textmask_ocr.data.synth.fonts.
+lower case. *Pseudowords* are drawn letter by letter from a character trigram model of that list:
+pronounceable strings that are not in it ("storend", "bareling"), standing in for the names,
+brands and rare words of real scenes, so that the recognizer learns spelling patterns rather than
+a closed vocabulary. Labels only contain ``[A-Za-z0-9]`` (:data:`~textmask_ocr.data.synth.fonts.
 REQUIRED_CHARACTERS`), so every usable font draws them and case-insensitive alphanumeric
 recognizers can learn all of them.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import string
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from importlib import resources
 
@@ -28,20 +32,25 @@ class LabelMix:
         dictionary: a word of the built-in list.
         alphanumeric: a random string of letters and digits (codes, plates, product names).
         number: a random string of digits (prices, house numbers, phone fragments).
-        lower, title, upper: the case of dictionary words.
+        pseudoword: a pronounceable non-word from the trigram model of the built-in list.
+        lower, title, upper: the case of dictionary words and pseudowords (signs are more
+            often upper case than running text).
         alphanumeric_length: (min, max) length of random alphanumerics.
         number_length: (min, max) length of numbers.
+        pseudoword_length: (min, max) length of pseudowords.
         max_length: labels are at most this long (longer words are cut).
     """
 
-    dictionary: float = 0.7
-    alphanumeric: float = 0.2
+    dictionary: float = 0.55
+    alphanumeric: float = 0.15
     number: float = 0.1
-    lower: float = 0.45
+    pseudoword: float = 0.2
+    lower: float = 0.3
     title: float = 0.3
-    upper: float = 0.25
+    upper: float = 0.4
     alphanumeric_length: tuple[int, int] = (1, 10)
     number_length: tuple[int, int] = (1, 6)
+    pseudoword_length: tuple[int, int] = (2, 12)
     max_length: int = 24
 
 
@@ -54,10 +63,14 @@ def load_word_list() -> tuple[str, ...]:
 
 def sample_label(rng: np.random.Generator, mix: LabelMix = LabelMix()) -> str:
     """Draw one label of 1..``mix.max_length`` characters from ``[A-Za-z0-9]``."""
-    source = rng.choice(3, p=[mix.dictionary, mix.alphanumeric, mix.number])
-    if source == 0:
-        words = load_word_list()
-        word = words[int(rng.integers(len(words)))][: mix.max_length]
+    source = rng.choice(4, p=[mix.dictionary, mix.alphanumeric, mix.number, mix.pseudoword])
+    if source in (0, 3):
+        if source == 0:
+            words = load_word_list()
+            word = words[int(rng.integers(len(words)))][: mix.max_length]
+        else:
+            low, high = mix.pseudoword_length
+            word = sample_pseudoword(rng, min(low, mix.max_length), min(high, mix.max_length))
         casing = rng.choice(3, p=[mix.lower, mix.title, mix.upper])
         return (word, word.capitalize(), word.upper())[casing]
     if source == 1:
@@ -66,3 +79,47 @@ def sample_label(rng: np.random.Generator, mix: LabelMix = LabelMix()) -> str:
         alphabet, (low, high) = string.digits, mix.number_length
     length = int(rng.integers(min(low, mix.max_length), min(high, mix.max_length) + 1))
     return "".join(alphabet[i] for i in rng.integers(len(alphabet), size=length))
+
+
+#: Marks the start and the end of a word in the trigram model.
+_BOUNDARY = "^"
+_END = "$"
+
+
+@functools.lru_cache(maxsize=1)
+def _trigram_model() -> dict[str, tuple[str, np.ndarray]]:
+    """Next-character distributions of the built-in list, keyed by the two previous characters.
+
+    Returns:
+        context -> (the characters that follow it, their probabilities), where a context is two
+        characters with ``^`` padding at the start, and ``$`` ends a word.
+    """
+    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for word in load_word_list():
+        padded = _BOUNDARY * 2 + word + _END
+        for i in range(2, len(padded)):
+            counts[padded[i - 2 : i]][padded[i]] += 1
+    model = {}
+    for context, following in sorted(counts.items()):
+        characters = sorted(following)
+        weights = np.array([following[c] for c in characters], dtype=np.float64)
+        model[context] = ("".join(characters), weights / weights.sum())
+    return model
+
+
+def sample_pseudoword(rng: np.random.Generator, min_length: int = 2, max_length: int = 12) -> str:
+    """A lower-case word drawn from the character trigram model of the built-in list, resampled
+    until it has ``min_length``..``max_length`` letters and is not a listed word."""
+    model, listed = _trigram_model(), set(load_word_list())
+    while True:
+        word = ""
+        context = _BOUNDARY * 2
+        while len(word) <= max_length:
+            characters, probabilities = model[context]
+            character = characters[int(rng.choice(len(characters), p=probabilities))]
+            if character == _END:
+                break
+            word += character
+            context = context[1] + character
+        if min_length <= len(word) <= max_length and word not in listed:
+            return word
