@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import click
 
-from textmask_ocr.data.synth import SceneConfig, SynthAssets, WordStyle, check_run
+from textmask_ocr.data.synth import SceneConfig, SynthAssets, check_run
+from textmask_ocr.data.synth.crops import WORD_STYLES
 from textmask_ocr.data.synth.writers import write_synth_scenes, write_synth_words
 from textmask_ocr.errors import InputError
 
@@ -70,11 +72,18 @@ def synth() -> None:
 @click.argument("out", type=_PATH)
 @_common_options
 @click.option(
+    "--style",
+    type=click.Choice(sorted(WORD_STYLES)),
+    default="recognizer",
+    show_default=True,
+    help="The appearance distribution: recognizer training words, or the wider range "
+    "segmenters learn from.",
+)
+@click.option(
     "--hard-fraction",
     type=float,
-    default=WordStyle.hard_fraction,
-    show_default=True,
-    help="Share of hard crops: faint text, busy background, clutter in the text's colour.",
+    help="Share of hard crops: faint text, busy background, clutter in the text's colour "
+    "(default: the style's).",
 )
 def words(
     out: Path,
@@ -84,7 +93,8 @@ def words(
     background_dir: Path | None,
     workers: int,
     quiet: bool,
-    hard_fraction: float,
+    style: str,
+    hard_fraction: float | None,
 ) -> None:
     """Write COUNT word crops with masks (mask-%09d) as a word-crop LMDB at OUT.
 
@@ -93,15 +103,18 @@ def words(
     blur, noise and JPEG quality. OUT appears only when complete.
     """
     check_run(count, seed, workers)
-    if not 0.0 <= hard_fraction <= 1.0:
-        raise InputError(f"--hard-fraction must lie in [0, 1], got {hard_fraction}")
+    word_style = WORD_STYLES[style]
+    if hard_fraction is not None:
+        if not 0.0 <= hard_fraction <= 1.0:
+            raise InputError(f"--hard-fraction must lie in [0, 1], got {hard_fraction}")
+        word_style = dataclasses.replace(word_style, hard_fraction=hard_fraction)
     assets = SynthAssets.find(font_dir, background_dir)
     started = time.perf_counter()
     written = write_synth_words(
         out,
         count,
         seed=seed,
-        style=WordStyle(hard_fraction=hard_fraction),
+        style=word_style,
         assets=assets,
         workers=workers,
         quiet=quiet,

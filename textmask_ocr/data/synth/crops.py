@@ -85,6 +85,37 @@ class WordStyle:
     mask_threshold: float = 0.5
 
 
+#: Named distributions (``synth words --style``). ``recognizer``: the words recognizers are
+#: trained on. ``wide``: a wider appearance range (steeper geometry, more hard crops, outlines,
+#: shadows and degradations, larger fonts) for training segmenters on information the
+#: recognizer's own words do not carry (the demo's design, see the README).
+WORD_STYLES: dict[str, WordStyle] = {
+    "recognizer": WordStyle(),
+    "wide": WordStyle(
+        font_size=(28, 48),
+        rotation_std=5.0,
+        max_rotation=20.0,
+        perspective_probability=0.6,
+        perspective=0.18,
+        curve_probability=0.3,
+        aspect=(0.7, 1.4),
+        hard_fraction=0.4,
+        paint=PaintStyle(
+            contrast=(0.2, 0.9),
+            outline_probability=0.25,
+            shadow_probability=0.25,
+            bold_probability=0.35,
+        ),
+        effects=ImageEffects(
+            blur_probability=0.4,
+            downscale_probability=0.3,
+            noise_probability=0.6,
+            jpeg_probability=0.6,
+        ),
+    ),
+}
+
+
 @dataclass(frozen=True, eq=False)
 class WordSample:
     """One synthetic word crop.
