@@ -42,7 +42,7 @@ class PaintStyle:
     shadow_offset: tuple[float, float] = (0.03, 0.1)
     shadow_blur: tuple[float, float] = (0.0, 0.06)
     shadow_opacity: tuple[float, float] = (0.4, 0.9)
-    bold_probability: float = 0.25
+    bold_probability: float = 0.0
     bold_width: tuple[float, float] = (0.015, 0.045)
 
 

@@ -27,15 +27,18 @@ class SynthAssets:
         cls,
         font_dir: str | os.PathLike[str] | None = None,
         background_dir: str | os.PathLike[str] | None = None,
+        *,
+        package_fonts: bool = True,
     ) -> SynthAssets:
-        """Pillow's built-in face plus the fonts of ``font_dir`` (default: the system's fonts),
-        and the pictures of ``background_dir`` (default: none).
+        """Pillow's built-in face plus the fonts of ``font_dir`` (default: the system's fonts and,
+        with ``package_fonts``, those of installed Python packages), and the pictures of
+        ``background_dir`` (default: none).
 
         Raises:
             InputError: a folder is missing or holds nothing usable.
         """
         backgrounds = find_background_images(background_dir) if background_dir is not None else ()
-        return cls(find_fonts(font_dir), backgrounds)
+        return cls(find_fonts(font_dir, package_fonts=package_fonts), backgrounds)
 
     def describe(self) -> dict[str, object]:
         """A JSON-ready summary (font file names, picture count) for ``meta.json`` files."""
@@ -45,7 +48,8 @@ class SynthAssets:
         }
 
 
-@functools.lru_cache(maxsize=1)
-def default_assets() -> SynthAssets:
-    """The built-in face and the system's fonts, no background pictures (found once per process)."""
-    return SynthAssets.find()
+@functools.lru_cache(maxsize=2)
+def default_assets(*, package_fonts: bool = True) -> SynthAssets:
+    """The built-in face, the system's fonts and (with ``package_fonts``) those of installed
+    Python packages; no background pictures. Found once per process."""
+    return SynthAssets.find(package_fonts=package_fonts)

@@ -160,13 +160,15 @@ def _glyph_bitmap(font: ImageFont.FreeTypeFont, character: str) -> bytes:
     return canvas.tobytes()
 
 
-def find_fonts(font_dir: str | os.PathLike[str] | None = None) -> tuple[FontFace, ...]:
+def find_fonts(
+    font_dir: str | os.PathLike[str] | None = None, *, package_fonts: bool = True
+) -> tuple[FontFace, ...]:
     """The faces synthetic text is drawn with: the built-in face plus usable font files.
 
     Args:
         font_dir: a folder searched recursively for font files; ``None`` searches the standard
-            system font folders (:func:`system_font_dirs`) and the fonts of installed Python
-            packages (:func:`package_font_files`).
+            system font folders (:func:`system_font_dirs`) and, with ``package_fonts``, the
+            fonts of installed Python packages (:func:`package_font_files`).
 
     Returns:
         the built-in face (when Pillow has FreeType) followed by the usable font files, sorted by
@@ -181,7 +183,9 @@ def find_fonts(font_dir: str | os.PathLike[str] | None = None) -> tuple[FontFace
             raise InputError(f"--fonts {font_dir}: no such folder")
         files = font_files([folder])
     else:
-        files = sorted(set(font_files(system_font_dirs())) | set(package_font_files()))
+        files = font_files(system_font_dirs())
+        if package_fonts:
+            files = sorted(set(files) | set(package_font_files()))
     usable = [
         face for face in (FontFace(str(path)) for path in files) if draws_required_characters(face)
     ]

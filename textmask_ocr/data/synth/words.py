@@ -33,21 +33,20 @@ class LabelMix:
         alphanumeric: a random string of letters and digits (codes, plates, product names).
         number: a random string of digits (prices, house numbers, phone fragments).
         pseudoword: a pronounceable non-word from the trigram model of the built-in list.
-        lower, title, upper: the case of dictionary words and pseudowords (signs are more
-            often upper case than running text).
+        lower, title, upper: the case of dictionary words and pseudowords.
         alphanumeric_length: (min, max) length of random alphanumerics.
         number_length: (min, max) length of numbers.
         pseudoword_length: (min, max) length of pseudowords.
         max_length: labels are at most this long (longer words are cut).
     """
 
-    dictionary: float = 0.55
-    alphanumeric: float = 0.15
+    dictionary: float = 0.7
+    alphanumeric: float = 0.2
     number: float = 0.1
-    pseudoword: float = 0.2
-    lower: float = 0.3
+    pseudoword: float = 0.0
+    lower: float = 0.45
     title: float = 0.3
-    upper: float = 0.4
+    upper: float = 0.25
     alphanumeric_length: tuple[int, int] = (1, 10)
     number_length: tuple[int, int] = (1, 6)
     pseudoword_length: tuple[int, int] = (2, 12)
