@@ -1,7 +1,8 @@
 """Segmenter configurations: what a checkpoint stores to rebuild and feed its network.
 
 A :class:`SegmenterConfig` names the architecture (``mgnet``: the mutually guided network;
-``unet``: the single-branch baseline), its width multiplier and input channels, the training input
+``mgnet-skip``: the same with encoder-to-decoder skip connections, beyond the paper; ``unet``: the
+single-branch baseline), its width multiplier and input channels, the training input
 size, and the image normalisation. :func:`build_segmenter` builds a model that carries its config
 as ``model.config``; :func:`normalize_image` is the one image preprocessing step shared by training,
 evaluation and prediction.
@@ -14,7 +15,8 @@ any file), then ``(x - mean) / std`` per channel; the network needs sides that a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -26,14 +28,21 @@ from segmentation.unet import UNet
 __all__ = [
     "ARCHS",
     "STRIDE",
+    "TWO_BRANCH_ARCHS",
     "SegmenterConfig",
     "build_segmenter",
     "default_cfgs",
     "normalize_image",
 ]
 
-#: Architectures by name.
-ARCHS: dict[str, type[nn.Module]] = {"mgnet": MutuallyGuidedNet, "unet": UNet}
+#: Network builders by architecture name; each takes ``width`` and ``in_channels``.
+ARCHS: dict[str, Callable[..., nn.Module]] = {
+    "mgnet": MutuallyGuidedNet,
+    "mgnet-skip": functools.partial(MutuallyGuidedNet, skips=True),
+    "unet": UNet,
+}
+#: Architectures with both branches (pixel-level D_T and polygon-level D_P) and two phases.
+TWO_BRANCH_ARCHS = frozenset({"mgnet", "mgnet-skip"})
 #: Output stride of every architecture: input sides must be multiples of it.
 STRIDE = 16
 
@@ -50,7 +59,8 @@ class SegmenterConfig:
     """How to build and feed one segmentation network.
 
     Attributes:
-        arch: ``'mgnet'`` or ``'unet'``.
+        arch: ``'mgnet'`` (the paper's network), ``'mgnet-skip'`` (with skip connections) or
+            ``'unet'``.
         width: channel multiplier of every layer (1.0 = the paper's network).
         in_channels: image channels (3 for RGB).
         input_size: (H, W) the network was trained at; multiples of :data:`STRIDE`.

@@ -72,12 +72,16 @@ def test_from_dict_names_unknown_and_missing_fields() -> None:
         SegmenterConfig.from_dict(["mgnet"])
 
 
-@pytest.mark.parametrize(("arch", "cls"), [("mgnet", MutuallyGuidedNet), ("unet", UNet)])
+@pytest.mark.parametrize(
+    ("arch", "cls"),
+    [("mgnet", MutuallyGuidedNet), ("mgnet-skip", MutuallyGuidedNet), ("unet", UNet)],
+)
 def test_build_segmenter_carries_its_config(arch: str, cls: type) -> None:
     config = SegmenterConfig(arch=arch, width=1 / 16, in_channels=1, mean=0.5, std=0.5)
     model = build_segmenter(config)
     assert isinstance(model, cls) and model.config is config
     assert model.width == 1 / 16 and model.in_channels == 1
+    assert getattr(model, "skips", None) == {"mgnet": False, "mgnet-skip": True, "unet": None}[arch]
     output = model(torch.zeros(2, 1, 32, 48))
     assert output.text_logits.shape == (2, 1, 32, 48)
 

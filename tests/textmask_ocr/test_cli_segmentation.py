@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from segmentation.configs import ARCHS
 from segmentation.datasets import open_segmentation_dataset
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model, write_scenes
 from textmask_ocr.cli import main
@@ -169,6 +170,8 @@ def test_train_seg_flag_defaults_are_the_settings_defaults() -> None:
         assert defaults[key] == setting, name
         checked += 1
     assert checked >= 20
+    arch_choices = next(param for param in train_seg.params if param.name == "arch").type.choices
+    assert list(arch_choices) == list(ARCHS)  # spelt out in the CLI, which does not import torch
 
 
 @pytest.fixture(scope="module")

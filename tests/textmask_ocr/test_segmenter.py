@@ -153,6 +153,22 @@ def test_phase_one_checkpoints_run_open_loop(tmp_path: Path) -> None:
     assert np.abs(prediction.text - closed_loop).max() > 1e-3
 
 
+def test_skip_connected_mgnet_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    model = tiny_model("mgnet-skip")
+    segmenter = Segmenter.from_checkpoint(save_tiny_checkpoint(tmp_path / "skip.pt", model))
+    assert segmenter.config == model.config and segmenter.model.skips
+    image = image_to_tensor(random_rgb(32, 48, seed=3))
+    (prediction,) = segmenter.predict([image])
+    np.testing.assert_allclose(prediction.text, reference_text(model, image).numpy(), atol=1e-5)
+    save_checkpoint(
+        tmp_path / "mislabelled.pt",
+        model_state=model.state_dict(),
+        model_config=model.config.replace(arch="mgnet").to_dict(),
+    )
+    with pytest.raises(InputError, match=r"mislabelled\.pt: weights do not fit mgnet"):
+        Segmenter.from_checkpoint(tmp_path / "mislabelled.pt")
+
+
 def test_unet_has_no_region_output(tmp_path: Path) -> None:
     segmenter = Segmenter.from_checkpoint(
         save_tiny_checkpoint(tmp_path / "unet.pt", tiny_model("unet"))

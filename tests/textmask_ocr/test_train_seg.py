@@ -145,9 +145,10 @@ def loss_keys(path: Path) -> set[str]:
         ({"crf_loss": False}, {"loss_iou", "loss_subset"}),
         ({"subset_loss": False}, {"loss_iou", "loss_crf"}),
         ({"subset_loss": False, "crf_loss": False}, {"loss_iou"}),
+        ({"arch": "mgnet-skip"}, {"loss_iou", "loss_subset", "loss_crf"}),
         ({"arch": "unet"}, {"loss_iou", "loss_crf"}),
     ],
-    ids=["ours", "ours-gamma", "no-subset", "ours-beta", "unet"],
+    ids=["ours", "ours-gamma", "no-subset", "ours-beta", "mgnet-skip", "unet"],
 )
 def test_ablation_flags_change_the_logged_loss_terms(
     scenes: dict[str, Path], tmp_path: Path, changes: dict, phase2_keys: set[str]

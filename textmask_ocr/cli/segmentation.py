@@ -62,10 +62,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 )
 @click.option(
     "--arch",
-    type=click.Choice(["mgnet", "unet"]),
+    type=click.Choice(["mgnet", "mgnet-skip", "unet"]),
     default="mgnet",
     show_default=True,
-    help="unet: the single-branch baseline (its phase 2 adds only the CRF term).",
+    help="mgnet: the paper's network; mgnet-skip: with encoder-to-decoder skip connections "
+    "(beyond the paper); unet: the single-branch baseline (its phase 2 adds only the CRF term).",
 )
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier.")
 @click.option("--size", type=int, default=512, show_default=True, help="Training image side.")

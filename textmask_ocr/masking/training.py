@@ -48,7 +48,14 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, default_collate
 
 from segmentation.augment import AugmentConfig, build_augmentation
-from segmentation.configs import ARCHS, STRIDE, SegmenterConfig, build_segmenter, normalize_image
+from segmentation.configs import (
+    ARCHS,
+    STRIDE,
+    TWO_BRANCH_ARCHS,
+    SegmenterConfig,
+    build_segmenter,
+    normalize_image,
+)
 from segmentation.datasets import SegmentationDataset, mixture_order
 from segmentation.losses import CRFSettings, semi_supervised_loss
 from segmentation.outputs import SegmentationOutput
@@ -77,7 +84,7 @@ class SegTrainSettings:
         phase2_data: phase-2 training sets (default: the ``data`` sets with pixel-level masks).
         val: validation set (its ``test`` split where the reader has splits); best.pt follows
             its pixel-level F1.
-        arch, width: the network (``mgnet`` or ``unet``, channel multiplier).
+        arch, width: the network (``mgnet``, ``mgnet-skip`` or ``unet``, channel multiplier).
         size: training (and validation) image side, a multiple of 16.
         phases: 2 for the full recipe, 1 to stop after phase 1.
         phase1_steps, phase2_steps, phase1_lr, phase2_lr: length and Adam learning rate of each
@@ -345,7 +352,7 @@ def plan_phases(settings: SegTrainSettings, datasets: list[SegmentationDataset])
                 2,
                 settings.phase2_steps,
                 settings.phase2_lr,
-                use_subset=settings.subset_loss and settings.arch == "mgnet",
+                use_subset=settings.subset_loss and settings.arch in TWO_BRANCH_ARCHS,
                 use_crf=settings.crf_loss,
                 sources=list(sources),
             )
