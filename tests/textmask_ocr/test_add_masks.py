@@ -11,7 +11,7 @@ from PIL import Image
 from tests.textmask_ocr.recognition_fixtures import WordLmdbs, assert_one_line_error, run_cli
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.data.lmdb_dataset import LmdbWordDataset
-from textmask_ocr.data.lmdb_format import WordLmdb
+from textmask_ocr.data.lmdb_format import RawSample, WordLmdb
 from textmask_ocr.data.mask_cache import add_masks, has_predicted_masks, partial_path
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.data import recognizer_dataset
@@ -40,9 +40,9 @@ def failing_after(calls: int):
     return predict
 
 
-def stored(path: Path) -> list[tuple[bytes, bytes, bytes | None]]:
+def stored(path: Path) -> list[RawSample]:
     with WordLmdb(path) as db:
-        return [tuple(db.read(i)) for i in range(1, db.num_samples + 1)]
+        return [db.read(i) for i in range(1, db.num_samples + 1)]
 
 
 def test_copy_keeps_images_and_labels_and_stores_predicted_masks(
@@ -51,7 +51,8 @@ def test_copy_keeps_images_and_labels_and_stores_predicted_masks(
     out = tmp_path / "pm"
     assert add_masks(word_lmdbs.unmasked, out, brightness_masks, batch_size=5, quiet=True) == 16
     source, copy = stored(word_lmdbs.unmasked), stored(out)
-    assert [s[:2] for s in source] == [c[:2] for c in copy]
+    kept = [[(s.image, s.label, s.polygon) for s in samples] for samples in (source, copy)]
+    assert kept[0] == kept[1] and all(s.polygon is not None for s in source)
     dataset = LmdbWordDataset(out)
     for index in range(len(dataset)):
         sample = dataset[index]
