@@ -440,6 +440,35 @@ class WordLmdb:
             ) from None
 
 
+class ProcessLocalLmdb:
+    """A picklable reference to a word-crop LMDB, opened on first use in each process.
+
+    :meth:`get` returns this process's :class:`WordLmdb` (opened without validation; validate
+    once when the dataset is built), and opens a new one after a fork. Pickling drops the open
+    handle, so DataLoader workers (fork or spawn) each open their own.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._db: WordLmdb | None = None
+        self._pid: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds an open handle."""
+        return self._db is not None and self._pid == os.getpid()
+
+    def get(self) -> WordLmdb:
+        """This process's read handle."""
+        if not self.is_open:
+            self._db = WordLmdb(self.path, validate=False)
+            self._pid = os.getpid()
+        return self._db  # type: ignore[return-value]
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"path": self.path, "_db": None, "_pid": None}
+
+
 def _lmdb_reason(error: lmdb.Error, path: Path) -> str:
     """py-lmdb prefixes its messages with the path; keep the reason only."""
     return str(error).removeprefix(f"{path}: ")
