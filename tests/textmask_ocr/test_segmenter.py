@@ -232,6 +232,35 @@ def test_crop_masks_batch_by_width_and_map_back(segmenter: Segmenter) -> None:
         assert np.abs(np.asarray(mask, dtype=np.float64) - expected).max() <= 1
 
 
+def input_shapes(segmenter: Segmenter, crops: list[Image.Image], **options) -> set[tuple]:
+    """The network input shapes of ``segmenter.crop_masks(crops, **options)``."""
+    shapes: set[tuple] = set()
+    hook = segmenter.model.register_forward_hook(
+        lambda _module, inputs, _output: shapes.add(tuple(inputs[0].shape))
+    )
+    try:
+        segmenter.crop_masks(crops, **options)
+    finally:
+        hook.remove()
+    return shapes
+
+
+def test_crops_are_segmented_at_the_checkpoints_crop_height(tmp_path: Path) -> None:
+    crops = [Image.fromarray(random_rgb(20, 60, seed=4))]  # width 3 x height
+    trained = save_tiny_checkpoint(tmp_path / "crops.pt", tiny_model(crop_height=32))
+    segmenter = Segmenter.from_checkpoint(trained)
+    assert segmenter.config.crop_height == 32
+    assert input_shapes(segmenter, crops) == {(1, 3, 32, 96)}
+    assert input_shapes(segmenter, crops, height=48) == {(1, 3, 48, 144)}
+    assert crop_mask_predictor(trained).options["height"] is None  # the checkpoint decides
+    # A checkpoint saved before the field existed segments at 64, as every one did then.
+    model = tiny_model()
+    config = model.config.to_dict()
+    del config["crop_height"]
+    save_checkpoint(tmp_path / "old.pt", model_state=model.state_dict(), model_config=config)
+    assert input_shapes(Segmenter.from_checkpoint(tmp_path / "old.pt"), crops) == {(1, 3, 64, 192)}
+
+
 def test_crop_mask_predictor_pickles_without_its_network(checkpoint: Path, tmp_path: Path) -> None:
     predictor = crop_mask_predictor(checkpoint)
     crops = [Image.fromarray(random_rgb(16, 40, seed=8))]

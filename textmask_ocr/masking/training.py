@@ -50,6 +50,7 @@ from torch.utils.data import ConcatDataset, default_collate
 from segmentation.augment import AugmentConfig, build_augmentation
 from segmentation.configs import (
     ARCHS,
+    DEFAULT_CROP_HEIGHT,
     STRIDE,
     TWO_BRANCH_ARCHS,
     SegmenterConfig,
@@ -211,8 +212,15 @@ class SegTrainSettings:
                 )
 
     def model_config(self) -> SegmenterConfig:
+        """The network's config; trained on word crops (``words`` data), it segments crops at
+        the training height."""
+        on_words = any(source.kind == "words" for source in self.data)
         return SegmenterConfig(
-            arch=self.arch, width=self.width, input_size=(self.size, self.size), phases=self.phases
+            arch=self.arch,
+            width=self.width,
+            input_size=(self.size, self.size),
+            phases=self.phases,
+            crop_height=self.size if on_words else DEFAULT_CROP_HEIGHT,
         )
 
 
