@@ -1,7 +1,8 @@
 """Segmenter configurations: what a checkpoint stores to rebuild and feed its network.
 
 A :class:`SegmenterConfig` names the architecture (``mgnet``: the mutually guided network;
-``unet``: the single-branch baseline), its width multiplier and input channels, the training input
+``mgnet-skip``: the same with encoder-to-decoder skip connections, beyond the paper; ``unet``: the
+single-branch baseline), its width multiplier and input channels, the training input
 size, and the image normalisation. :func:`build_segmenter` builds a model that carries its config
 as ``model.config``; :func:`normalize_image` is the one image preprocessing step shared by training,
 evaluation and prediction.
@@ -14,7 +15,8 @@ any file), then ``(x - mean) / std`` per channel; the network needs sides that a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,17 +27,28 @@ from segmentation.unet import UNet
 
 __all__ = [
     "ARCHS",
+    "DEFAULT_CROP_HEIGHT",
     "STRIDE",
+    "TWO_BRANCH_ARCHS",
     "SegmenterConfig",
     "build_segmenter",
     "default_cfgs",
     "normalize_image",
 ]
 
-#: Architectures by name.
-ARCHS: dict[str, type[nn.Module]] = {"mgnet": MutuallyGuidedNet, "unet": UNet}
+#: Network builders by architecture name; each takes ``width`` and ``in_channels``.
+ARCHS: dict[str, Callable[..., nn.Module]] = {
+    "mgnet": MutuallyGuidedNet,
+    "mgnet-skip": functools.partial(MutuallyGuidedNet, skips=True),
+    "unet": UNet,
+}
+#: Architectures with both branches (pixel-level D_T and polygon-level D_P) and two phases.
+TWO_BRANCH_ARCHS = frozenset({"mgnet", "mgnet-skip"})
 #: Output stride of every architecture: input sides must be multiples of it.
 STRIDE = 16
+#: The height word crops are segmented at when a config does not say (checkpoints made before
+#: ``crop_height`` existed were all used at this height).
+DEFAULT_CROP_HEIGHT = 64
 
 
 def _floats(value: float | Sequence[float], channels: int, name: str) -> tuple[float, ...]:
@@ -50,7 +63,8 @@ class SegmenterConfig:
     """How to build and feed one segmentation network.
 
     Attributes:
-        arch: ``'mgnet'`` or ``'unet'``.
+        arch: ``'mgnet'`` (the paper's network), ``'mgnet-skip'`` (with skip connections) or
+            ``'unet'``.
         width: channel multiplier of every layer (1.0 = the paper's network).
         in_channels: image channels (3 for RGB).
         input_size: (H, W) the network was trained at; multiples of :data:`STRIDE`.
@@ -59,6 +73,9 @@ class SegmenterConfig:
         phases: how many phases the network runs at inference: 2 (the loop closed, answers O'_T
             and O'_P) for a network trained through phase 2, 1 (O_T and O_P) for one trained in
             phase 1 only, whose guided path never learnt. Single-branch networks ignore it.
+        crop_height: the height word crops are resized to before segmentation (a multiple of
+            :data:`STRIDE`; the width follows the crop's aspect ratio): the training height of a
+            network trained on word crops, :data:`DEFAULT_CROP_HEIGHT` otherwise.
     """
 
     arch: str = "mgnet"
@@ -68,6 +85,7 @@ class SegmenterConfig:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     phases: int = 2
+    crop_height: int = DEFAULT_CROP_HEIGHT
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -86,6 +104,11 @@ class SegmenterConfig:
             )
         if self.phases not in (1, 2):
             raise ValueError(f"phases must be 1 or 2, got {self.phases!r}")
+        height = self.crop_height
+        if not isinstance(height, int) or height < STRIDE or height % STRIDE:
+            raise ValueError(
+                f"crop_height must be a positive multiple of {STRIDE}, got {self.crop_height!r}"
+            )
         mean = _floats(self.mean, self.in_channels, "mean")
         std = _floats(self.std, self.in_channels, "std")
         if not all(s > 0 for s in std):
@@ -109,7 +132,8 @@ class SegmenterConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SegmenterConfig:
-        """Inverse of :meth:`to_dict`; ``ValueError`` naming unknown or missing fields."""
+        """Inverse of :meth:`to_dict`; ``ValueError`` naming unknown or missing fields. Fields
+        added later (``crop_height``) take their defaults when absent."""
         if not isinstance(values, Mapping):
             raise ValueError(f"a segmenter config is a mapping, got {type(values).__name__}")
         names = {field.name for field in dataclasses.fields(cls)}

@@ -5,6 +5,11 @@ region) reads E_I concatenated with the features of its guidance G_k, which an e
 structure extracts. Phase 1 runs with G_T = G_P = 0; phase 2 closes the loop with G'_T = O_P and
 G'_P = O_T (the phase-1 outputs, not detached: gradients flow through the loop).
 
+``skips=True`` (architecture ``mgnet-skip``) is a step beyond the paper: U-Net-style skip
+connections concatenate E's stage features of the matching resolution into every upsampling block of
+both decoders, so that the branches can draw strokes finer than E's 1/16 bottleneck. The two phases,
+the zero-guidance shortcut and BatchNorm folding are unchanged.
+
 Zero guidance is free: the guidance encoder's features of an all-zero map do not depend on the
 image, so :class:`GuidanceEncoder` computes them once per forward on a single zero map and
 broadcasts them over the batch, and in inference (eval mode, no autograd) caches them across calls.
@@ -106,9 +111,11 @@ class GuidanceEncoder(VGGEncoder):
 class GuidedDecoder(nn.Module):
     """A decoder D_k of Table I(b) with its 1-channel head.
 
-    ``forward(features, guidance_features)``: E_I (N, C_e, h, w) and the guidance features
-    (N, C_g, h, w) are concatenated, upsampled by 4 :class:`UpBlock` to (N, 64, 16h, 16w), and a
-    1x1 convolution gives the logits (N, 1, 16h, 16w) (apply a sigmoid for the probability map).
+    ``forward(features, guidance_features, skips=())``: E_I (N, C_e, h, w) and the guidance
+    features (N, C_g, h, w) are concatenated, upsampled by 4 :class:`UpBlock` to (N, 64, 16h, 16w),
+    and a 1x1 convolution gives the logits (N, 1, 16h, 16w) (apply a sigmoid for the probability
+    map). With ``skip_channels`` (one entry per block, coarsest first; beyond the paper), block i
+    also concatenates ``skips[i]`` (N, skip_channels[i], 2^(i+1) h, 2^(i+1) w) after upsampling.
     """
 
     def __init__(
@@ -116,17 +123,29 @@ class GuidedDecoder(nn.Module):
         in_channels: int,
         width: float = 1.0,
         channels: Sequence[int] = MGNET_DECODER_CHANNELS,
+        skip_channels: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        skip_channels = (0,) * len(channels) if skip_channels is None else tuple(skip_channels)
+        if len(skip_channels) != len(channels):
+            raise ValueError(
+                f"skip_channels needs {len(channels)} entries (one per block), got {skip_channels}"
+            )
         blocks = []
-        for out_channels in channels:
-            blocks.append(UpBlock(in_channels, scale_channels(out_channels, width)))
+        for out_channels, skip in zip(channels, skip_channels, strict=True):
+            blocks.append(UpBlock(in_channels, scale_channels(out_channels, width), skip))
             in_channels = blocks[-1].out_channels
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = nn.ModuleList(blocks)
         self.head = nn.Conv2d(in_channels, 1, kernel_size=1)
 
-    def forward(self, features: Tensor, guidance_features: Tensor) -> Tensor:
-        return self.head(self.blocks(torch.cat((features, guidance_features), dim=1)))
+    def forward(
+        self, features: Tensor, guidance_features: Tensor, skips: Sequence[Tensor] = ()
+    ) -> Tensor:
+        features = torch.cat((features, guidance_features), dim=1)
+        skips = tuple(skips) or (None,) * len(self.blocks)
+        for block, skip in zip(self.blocks, skips, strict=True):
+            features = block(features, skip)
+        return self.head(features)
 
 
 class MutuallyGuidedNet(nn.Module):
@@ -142,18 +161,24 @@ class MutuallyGuidedNet(nn.Module):
     Args:
         width: channel multiplier of every layer (1.0 = the paper's network; tests use ~1/16).
         in_channels: image channels (3 for RGB).
+        skips: beyond the paper (architecture ``mgnet-skip``): every upsampling block of both
+            decoders also receives E's stage output of its resolution (1/8, 1/4, 1/2, 1), U-Net
+            style. ``False`` (the default) is the paper's network, without skip connections.
     """
 
-    def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
+    def __init__(self, width: float = 1.0, in_channels: int = 3, skips: bool = False) -> None:
         super().__init__()
         self.width = width
         self.in_channels = in_channels
+        self.skips = skips
         self.encoder = VGGEncoder(in_channels, width)
         self.text_guidance = GuidanceEncoder(width)
         self.region_guidance = GuidanceEncoder(width)
         decoder_in = self.encoder.out_channels + self.text_guidance.out_channels
-        self.text_decoder = GuidedDecoder(decoder_in, width)
-        self.region_decoder = GuidedDecoder(decoder_in, width)
+        # E's stage outputs from 1/8 up to full resolution, one per upsampling block.
+        skip_channels = self.encoder.stage_channels[-2::-1] if skips else None
+        self.text_decoder = GuidedDecoder(decoder_in, width, skip_channels=skip_channels)
+        self.region_decoder = GuidedDecoder(decoder_in, width, skip_channels=skip_channels)
         init_weights_(self)
 
     @property
@@ -166,22 +191,30 @@ class MutuallyGuidedNet(nn.Module):
             raise ValueError(f"phases must be 1 or 2, got {phases}")
         check_image_batch(image, self.in_channels, self.stride)
         batch_size, size = image.shape[0], image.shape[-2:]
-        features = self.encoder(image)
+        features, skips = self.encode(image)
         text_zero = self.text_guidance.zero_features(batch_size, size, like=image)
         region_zero = self.region_guidance.zero_features(batch_size, size, like=image)
-        text_logits = self.text_decoder(features, text_zero)
-        region_logits = self.region_decoder(features, region_zero)
+        text_logits = self.text_decoder(features, text_zero, skips)
+        region_logits = self.region_decoder(features, region_zero, skips)
         if phases == 1:
             return SegmentationOutput(text_logits, region_logits)
         text_guided_logits = self.text_decoder(
-            features, self.text_guidance(torch.sigmoid(region_logits))
+            features, self.text_guidance(torch.sigmoid(region_logits)), skips
         )
         region_guided_logits = self.region_decoder(
-            features, self.region_guidance(torch.sigmoid(text_logits))
+            features, self.region_guidance(torch.sigmoid(text_logits)), skips
         )
         return SegmentationOutput(
             text_logits, region_logits, text_guided_logits, region_guided_logits
         )
+
+    def encode(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """E_I (N, C_e, H / 16, W / 16) and the decoders' skip features, coarsest first (E's
+        stage outputs at 1/8, 1/4, 1/2 and 1 of the input; empty without ``skips``)."""
+        if not self.skips:
+            return self.encoder(image), []
+        *stages, features = self.encoder.forward_stages(image)
+        return features, stages[::-1]
 
     def fuse_bn_for_inference(self) -> MutuallyGuidedNet:
         """Fold every BatchNorm into its convolution (eval mode only; see

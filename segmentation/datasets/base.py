@@ -15,11 +15,12 @@ ignore         bool (1, H, W)          True where the label is "don't care"
 name           str                     the image file's stem
 ============== ======================= =====================================================
 
-With ``size`` every tensor is resized to a fixed ``size x size`` (image bilinear with
-antialiasing, masks nearest), so batches collate with the default collate function. The joint
-``transform`` (e.g. :func:`segmentation.augment.build_augmentation`) then sees the sample with the
-image as ``tv_tensors.Image`` and the three masks as ``tv_tensors.Mask``, so torchvision's v2
-transforms move image and masks together.
+With ``size`` every tensor is resized to a fixed ``size x size`` or (height, width) (image bilinear
+with antialiasing, masks nearest; word crops keep their aspect ratio and are padded, see
+:meth:`SegmentationDataset.resize_transform`), so batches collate with the default collate
+function. The joint ``transform`` (e.g. :func:`segmentation.augment.build_augmentation`) then sees
+the sample with the image as ``tv_tensors.Image`` and the three masks as ``tv_tensors.Mask``, so
+torchvision's v2 transforms move image and masks together.
 """
 
 from __future__ import annotations
@@ -194,10 +195,16 @@ class SegmentationDataset(Dataset[Sample]):
         self.transform = transform
         self.ground_truth: GroundTruth = ground_truth
         self.names: list[str] = []
-        self._resize = None if self.size is None else v2.Resize(self.size, antialias=True)
+        self._resize = None if self.size is None else self.resize_transform(self.size)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def resize_transform(self, size: tuple[int, int]) -> Callable[[Sample], Sample]:
+        """How a sample (as tv_tensors) is brought to ``size`` = (H, W): stretched to it (image
+        bilinear with antialiasing, masks nearest). Readers of word crops keep the aspect ratio
+        instead (:class:`~segmentation.datasets.aspect.ResizeAndPad`)."""
+        return v2.Resize(size, antialias=True)
 
     def load_annotation(self, index: int) -> SceneAnnotation:
         """Read scene ``index`` from disk at its stored size."""

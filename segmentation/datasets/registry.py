@@ -24,6 +24,13 @@ DATASETS: dict[str, type[SegmentationDataset]] = {
 }
 
 
+def register_dataset(kind: str, reader: type[SegmentationDataset]) -> None:
+    """Make ``reader`` available as ``kind`` (lower-case) to :func:`open_segmentation_dataset`
+    and the command line; for readers that live outside this package (e.g. the word-crop LMDB
+    reader of the application layer). Registering a kind again replaces its reader."""
+    DATASETS[kind.lower()] = reader
+
+
 def open_segmentation_dataset(kind: str, root: str | Path, **options: Any) -> SegmentationDataset:
     """Open the dataset of ``kind`` (a key of :data:`DATASETS`) at ``root``.
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segmentation.configs import (
+    DEFAULT_CROP_HEIGHT,
     SegmenterConfig,
     build_segmenter,
     default_cfgs,
@@ -28,7 +29,13 @@ def one_thread():
 
 def test_dict_and_json_round_trip() -> None:
     config = SegmenterConfig(
-        arch="unet", width=0.125, input_size=(64, 96), mean=(0.1, 0.2, 0.3), std=0.25, phases=1
+        arch="unet",
+        width=0.125,
+        input_size=(64, 96),
+        mean=(0.1, 0.2, 0.3),
+        std=0.25,
+        phases=1,
+        crop_height=32,
     )
     as_dict = config.to_dict()
     assert as_dict == {
@@ -39,10 +46,17 @@ def test_dict_and_json_round_trip() -> None:
         "mean": [0.1, 0.2, 0.3],
         "std": [0.25, 0.25, 0.25],
         "phases": 1,
+        "crop_height": 32,
     }
     assert SegmenterConfig.from_dict(json.loads(json.dumps(as_dict))) == config
     assert config.replace(arch="mgnet").arch == "mgnet"
     assert default_cfgs["mgnet"].input_size == (512, 512) and default_cfgs["mgnet"].width == 1.0
+
+
+def test_configs_saved_before_crop_height_existed_segment_crops_at_64() -> None:
+    old = SegmenterConfig(arch="mgnet", width=0.5).to_dict()
+    del old["crop_height"]
+    assert SegmenterConfig.from_dict(old).crop_height == DEFAULT_CROP_HEIGHT == 64
 
 
 @pytest.mark.parametrize(
@@ -56,6 +70,9 @@ def test_dict_and_json_round_trip() -> None:
         ({"mean": (0.5, 0.5)}, "mean needs 3 values"),
         ({"std": (0.5, 0.0, 0.5)}, "std must be positive"),
         ({"phases": 3}, "phases must be 1 or 2"),
+        ({"crop_height": 40}, "crop_height must be a positive multiple of 16, got 40"),
+        ({"crop_height": 0}, "crop_height must be a positive multiple of 16"),
+        ({"crop_height": 32.0}, "crop_height must be a positive multiple of 16"),
     ],
 )
 def test_invalid_configs_are_refused(changes: dict, message: str) -> None:
@@ -72,12 +89,16 @@ def test_from_dict_names_unknown_and_missing_fields() -> None:
         SegmenterConfig.from_dict(["mgnet"])
 
 
-@pytest.mark.parametrize(("arch", "cls"), [("mgnet", MutuallyGuidedNet), ("unet", UNet)])
+@pytest.mark.parametrize(
+    ("arch", "cls"),
+    [("mgnet", MutuallyGuidedNet), ("mgnet-skip", MutuallyGuidedNet), ("unet", UNet)],
+)
 def test_build_segmenter_carries_its_config(arch: str, cls: type) -> None:
     config = SegmenterConfig(arch=arch, width=1 / 16, in_channels=1, mean=0.5, std=0.5)
     model = build_segmenter(config)
     assert isinstance(model, cls) and model.config is config
     assert model.width == 1 / 16 and model.in_channels == 1
+    assert getattr(model, "skips", None) == {"mgnet": False, "mgnet-skip": True, "unet": None}[arch]
     output = model(torch.zeros(2, 1, 32, 48))
     assert output.text_logits.shape == (2, 1, 32, 48)
 

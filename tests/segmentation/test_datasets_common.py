@@ -20,6 +20,7 @@ from segmentation.datasets import (
     open_segmentation_dataset,
     rasterize_polygons,
     read_rgb_image,
+    register_dataset,
 )
 from segmentation.datasets.base import match_annotations
 from segmentation.datasets.imageio import read_label_levels
@@ -225,9 +226,25 @@ def test_invalid_ground_truth_choice_is_rejected(tmp_path):
 def test_registry_names_every_reader():
     assert DATASETS["totaltext"] is TotalText and DATASETS["coco-ts"] is COCOText
     assert DATASETS["synth"] is DATASETS["icdar2013-warp"] is SyntheticScenes
-    assert set(DATASETS) == {
+    own = {
+        kind for kind, reader in DATASETS.items() if reader.__module__.startswith("segmentation.")
+    }
+    assert own == {
         "synth", "totaltext", "icdar2013", "icdar2013-warp", "coco-ts", "mlt-s", "textseg"
     }  # fmt: skip
+
+
+def test_readers_from_outside_the_package_can_be_registered(tmp_path, monkeypatch):
+    monkeypatch.setattr("segmentation.datasets.registry.DATASETS", dict(DATASETS))
+    from segmentation.datasets import registry
+
+    class Renamed(SyntheticScenes):
+        pass
+
+    register_dataset("Scenes-Copy", Renamed)
+    assert registry.DATASETS["scenes-copy"] is Renamed
+    _write_scene_folder(tmp_path, [(12, 12)])
+    assert isinstance(registry.open_segmentation_dataset("scenes-copy", tmp_path), Renamed)
 
 
 def test_registry_opens_a_folder_and_forwards_options(tmp_path):

@@ -1,4 +1,5 @@
-"""MutuallyGuidedNet: Table I shapes, the two phases' wiring, and the zero-guidance shortcut."""
+"""MutuallyGuidedNet: Table I shapes, the two phases' wiring, and the zero-guidance shortcut, for
+the paper's network and its skip-connected variant (``skips=True``)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from segmentation.mgnet import MutuallyGuidedNet
 from segmentation.outputs import SegmentationOutput
 
 TINY = 1 / 16
+SKIPS = pytest.mark.parametrize("skips", [False, True], ids=["mgnet", "mgnet-skip"])
 
 
 def conv_channels(module: nn.Module) -> list[int]:
     return [m.out_channels for m in module.modules() if isinstance(m, nn.Conv2d)]
 
 
-def tiny_net(seed: int = 0) -> MutuallyGuidedNet:
+def tiny_net(seed: int = 0, skips: bool = False) -> MutuallyGuidedNet:
     torch.manual_seed(seed)
-    net = MutuallyGuidedNet(width=TINY)
+    net = MutuallyGuidedNet(width=TINY, skips=skips)
     # Non-trivial BatchNorm statistics and affine parameters, so that eval mode is not identity.
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -33,13 +35,23 @@ def tiny_net(seed: int = 0) -> MutuallyGuidedNet:
 
 
 def reference_forward(net: MutuallyGuidedNet, image: torch.Tensor) -> list[torch.Tensor]:
-    """Eqs. of section III-A composed from the submodules, zero guidance computed per image."""
-    features = net.encoder(image)
+    """Eqs. of section III-A composed from the submodules, zero guidance computed per image; with
+    skips, every upsampling block also reads E's stage output of its resolution."""
+    stages = net.encoder.forward_stages(image)
+    features = stages[-1]
+    skips = stages[-2::-1] if net.skips else [None] * 4
+
+    def decode(decoder: nn.Module, guidance: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((features, guidance), dim=1)
+        for block, skip in zip(decoder.blocks, skips, strict=True):
+            x = block(x, skip)
+        return decoder.head(x)
+
     zeros = image.new_zeros(image.shape[0], 1, *image.shape[-2:])
-    o_t = net.text_decoder(features, net.text_guidance(zeros))
-    o_p = net.region_decoder(features, net.region_guidance(zeros))
-    o_t2 = net.text_decoder(features, net.text_guidance(torch.sigmoid(o_p)))
-    o_p2 = net.region_decoder(features, net.region_guidance(torch.sigmoid(o_t)))
+    o_t = decode(net.text_decoder, net.text_guidance(zeros))
+    o_p = decode(net.region_decoder, net.region_guidance(zeros))
+    o_t2 = decode(net.text_decoder, net.text_guidance(torch.sigmoid(o_p)))
+    o_p2 = decode(net.region_decoder, net.region_guidance(torch.sigmoid(o_t)))
     return [o_t, o_p, o_t2, o_p2]
 
 
@@ -74,15 +86,30 @@ def test_decoders_follow_table_1b_and_parameter_count_matches():
     assert sum(p.numel() for p in net.parameters()) == expected
 
 
-def test_any_multiple_of_16_and_both_phases_shapes():
-    net = tiny_net().eval()
-    image = torch.rand(2, 3, 48, 80)
+def test_skip_variant_adds_only_the_encoder_stages_to_each_decoder_block():
+    with torch.device("meta"):
+        plain, skip = MutuallyGuidedNet(), MutuallyGuidedNet(skips=True)
+    assert not plain.skips and skip.skips
+    for decoder in (skip.text_decoder, skip.region_decoder):
+        inputs = [block.convs[0].conv.in_channels for block in decoder.blocks]
+        assert inputs == [1024 + 512, 256 + 256, 128 + 128, 64 + 64]  # E's stages 1/8 .. 1
+        assert conv_channels(decoder) == conv_channels(plain.text_decoder)
+    extra = 2 * 9 * (512 * 256 + 256 * 128 + 128 * 64 + 64 * 64)  # the wider first convs
+    count = sum(p.numel() for p in skip.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert count == extra
+
+
+@SKIPS
+@pytest.mark.parametrize("size", [(16, 16), (48, 80), (32, 128)])
+def test_any_multiple_of_16_and_both_phases_shapes(skips, size):
+    net = tiny_net(skips=skips).eval()
+    image = torch.rand(2, 3, *size)
     with torch.no_grad():
         out = net(image)
         first = net(image, phases=1)
     assert isinstance(out, SegmentationOutput)
     for logits in out:
-        assert logits.shape == (2, 1, 48, 80)
+        assert logits.shape == (2, 1, *size)
     for probs in (out.text, out.region, out.text_guided, out.region_guided):
         assert probs.dtype == torch.float32
         assert probs.min() >= 0.0 and probs.max() <= 1.0
@@ -100,8 +127,9 @@ def test_rejects_bad_input(bad):
         tiny_net()(torch.rand(1, 3, 32, 32), phases=3)
 
 
-def test_eval_forward_equals_reference_and_zero_guidance_is_cached():
-    net = tiny_net().eval()
+@SKIPS
+def test_eval_forward_equals_reference_and_zero_guidance_is_cached(skips):
+    net = tiny_net(skips=skips).eval()
     image = torch.rand(3, 3, 32, 48)
     calls = {"count": 0}
 
@@ -136,10 +164,11 @@ def batchnorms(module: nn.Module) -> list[nn.BatchNorm2d]:
     return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
 
 
-def test_train_mode_zero_guidance_matches_per_image_outputs_and_gradients():
+@SKIPS
+def test_train_mode_zero_guidance_matches_per_image_outputs_and_gradients(skips):
     # float64: the single broadcast zero map and N zero maps are mathematically equal; in float32
     # only the summation order of BatchNorm's statistics differs (~1e-6).
-    net = tiny_net().double().train()
+    net = tiny_net(skips=skips).double().train()
     reference = copy.deepcopy(net)
     image = torch.rand(4, 3, 32, 32, dtype=torch.float64)
     out = net(image)
@@ -174,15 +203,17 @@ def test_train_mode_running_variance_differs_only_by_bessel_factor():
         torch.testing.assert_close(got_biased, want_biased, rtol=1e-9, atol=1e-12)
 
 
-def test_eval_with_autograd_recomputes_so_gradients_reach_guidance_encoders():
-    net = tiny_net().eval()
+@SKIPS
+def test_eval_with_autograd_recomputes_so_gradients_reach_guidance_encoders(skips):
+    net = tiny_net(skips=skips).eval()
     net(torch.rand(1, 3, 32, 32), phases=1).text_logits.sum().backward()
     grad = net.text_guidance.stages[-1][-1].bn.bias.grad
     assert grad is not None and grad.abs().sum() > 0
 
 
-def test_fused_channels_last_inference_matches():
-    net = tiny_net().eval()
+@SKIPS
+def test_fused_channels_last_inference_matches(skips):
+    net = tiny_net(skips=skips).eval()
     image = torch.rand(2, 3, 32, 48)
     with torch.no_grad():
         expected = net(image)

@@ -45,7 +45,7 @@ class WordLmdbs(NamedTuple):
 
     train: Path  # TRAIN_SIZE words, each with its mask
     val: Path  # VAL_SIZE words, each with its mask
-    unmasked: Path  # UNMASKED_SIZE words, no mask-%09d entries
+    unmasked: Path  # UNMASKED_SIZE words, no mask-%09d entries (polygons kept)
 
 
 def write_word_lmdbs(root: Path) -> WordLmdbs:
@@ -54,7 +54,7 @@ def write_word_lmdbs(root: Path) -> WordLmdbs:
     write_word_lmdb(lmdbs.train, iter_word_records(TRAIN_SIZE, seed=1), quiet=True)
     write_word_lmdb(lmdbs.val, iter_word_records(VAL_SIZE, seed=2), quiet=True)
     unmasked = (
-        WordRecord(record.image, record.label, None)
+        WordRecord(record.image, record.label, None, record.polygon)
         for record in iter_word_records(UNMASKED_SIZE, seed=3)
     )
     write_word_lmdb(lmdbs.unmasked, unmasked, quiet=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,15 +23,19 @@ def write_scenes(out: Path, n: int, seed: int) -> Path:
     return out
 
 
-def tiny_config(arch: str = "mgnet", phases: int = 2) -> SegmenterConfig:
-    return SegmenterConfig(arch=arch, width=TINY_WIDTH, input_size=(64, 64), phases=phases)
+def tiny_config(arch: str = "mgnet", phases: int = 2, **changes: Any) -> SegmenterConfig:
+    return SegmenterConfig(
+        arch=arch, width=TINY_WIDTH, input_size=(64, 64), phases=phases, **changes
+    )
 
 
-def tiny_model(arch: str = "mgnet", phases: int = 2, seed: int = 0) -> torch.nn.Module:
+def tiny_model(
+    arch: str = "mgnet", phases: int = 2, seed: int = 0, **changes: Any
+) -> torch.nn.Module:
     """An untrained tiny network with non-trivial batch-norm statistics (so that folding them
-    into the convolutions is tested for real)."""
+    into the convolutions is tested for real); ``changes`` go to its config."""
     torch.manual_seed(seed)
-    model = build_segmenter(tiny_config(arch, phases))
+    model = build_segmenter(tiny_config(arch, phases, **changes))
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)

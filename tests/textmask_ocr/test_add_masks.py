@@ -11,9 +11,10 @@ from PIL import Image
 from tests.textmask_ocr.recognition_fixtures import WordLmdbs, assert_one_line_error, run_cli
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.data.lmdb_dataset import LmdbWordDataset
-from textmask_ocr.data.lmdb_format import WordLmdb
+from textmask_ocr.data.lmdb_format import RawSample, WordLmdb, decode_image
 from textmask_ocr.data.mask_cache import add_masks, has_predicted_masks, partial_path
 from textmask_ocr.errors import InputError
+from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.models import load_base_or_adapted
 
@@ -40,9 +41,9 @@ def failing_after(calls: int):
     return predict
 
 
-def stored(path: Path) -> list[tuple[bytes, bytes, bytes | None]]:
+def stored(path: Path) -> list[RawSample]:
     with WordLmdb(path) as db:
-        return [tuple(db.read(i)) for i in range(1, db.num_samples + 1)]
+        return [db.read(i) for i in range(1, db.num_samples + 1)]
 
 
 def test_copy_keeps_images_and_labels_and_stores_predicted_masks(
@@ -51,7 +52,8 @@ def test_copy_keeps_images_and_labels_and_stores_predicted_masks(
     out = tmp_path / "pm"
     assert add_masks(word_lmdbs.unmasked, out, brightness_masks, batch_size=5, quiet=True) == 16
     source, copy = stored(word_lmdbs.unmasked), stored(out)
-    assert [s[:2] for s in source] == [c[:2] for c in copy]
+    kept = [[(s.image, s.label, s.polygon) for s in samples] for samples in (source, copy)]
+    assert kept[0] == kept[1] and all(s.polygon is not None for s in source)
     dataset = LmdbWordDataset(out)
     for index in range(len(dataset)):
         sample = dataset[index]
@@ -108,3 +110,44 @@ def test_cli_add_masks_with_a_segmenter(tmp_path: Path, word_lmdbs: WordLmdbs) -
         assert db.count_masks() == db.num_samples == 16
     again = run_cli("add-masks", word_lmdbs.unmasked, tmp_path / "pm", "--segmenter", checkpoint)
     assert_one_line_error(again, "already exists")
+
+
+def test_cli_add_masks_segments_at_the_checkpoints_crop_height(
+    tmp_path: Path, word_lmdbs: WordLmdbs
+) -> None:
+    checkpoint = save_tiny_checkpoint(tmp_path / "seg.pt", tiny_model(crop_height=32))
+    segmenter = Segmenter.from_checkpoint(checkpoint)
+    with WordLmdb(word_lmdbs.unmasked) as db:
+        crops = [decode_image(db.read(index).image) for index in range(1, db.num_samples + 1)]
+    for flags, height in (([], 32), (["--crop-height", "48"], 48)):
+        out = tmp_path / f"pm{height}"
+        result = run_cli(
+            "add-masks", word_lmdbs.unmasked, out, "--segmenter", checkpoint, "-q", *flags
+        )
+        assert result.exit_code == 0, result.output
+        expected = segmenter.crop_masks(crops, height=height)
+        masks = [decode_image(sample.mask) for sample in stored(out)]
+        assert all(
+            np.array_equal(np.asarray(got), np.asarray(want))
+            for got, want in zip(masks, expected, strict=True)
+        )
+    # The two heights give different masks: the test above would notice the wrong one.
+    assert any(
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(
+            segmenter.crop_masks(crops, height=32),
+            segmenter.crop_masks(crops, height=64),
+            strict=True,
+        )
+    )
+    bad = run_cli(
+        "add-masks",
+        word_lmdbs.unmasked,
+        tmp_path / "x",
+        "--segmenter",
+        checkpoint,
+        "--crop-height",
+        "40",
+    )
+    assert bad.exit_code == 2 and "40 is not a multiple of 16" in bad.output
+    assert not (tmp_path / "x").exists() and not partial_path(tmp_path / "x").exists()

@@ -12,10 +12,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from segmentation.configs import ARCHS
 from segmentation.datasets import open_segmentation_dataset
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model, write_scenes
 from textmask_ocr.cli import main
 from textmask_ocr.cli.segmentation import _flag_setting, train_seg
+from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.training import SegTrainSettings
 
@@ -169,6 +171,8 @@ def test_train_seg_flag_defaults_are_the_settings_defaults() -> None:
         assert defaults[key] == setting, name
         checked += 1
     assert checked >= 20
+    arch_choices = next(param for param in train_seg.params if param.name == "arch").type.choices
+    assert list(arch_choices) == list(ARCHS)  # spelt out in the CLI, which does not import torch
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +236,29 @@ def test_train_seg_config_file_flags_and_resume(tmp_path: Path, scenes: Path) ->
         (["--data", "synth={scenes}", "--phase2-data", "synth=nowhere"], "nowhere: dataset folder"),
         (["--data", "synth={scenes}/nowhere"], "dataset folder not found"),
         (["--phase1-steps", "3"], "--data is required"),
+        (["--data", "synth={scenes}", "--size", "32x40"],
+         "--size (32, 40): a side or HxW, multiples of 16"),
+        (["--data", "synth={scenes}", "--size", "40"], "--size 40: a side or HxW, multiples of 16"),
     ],
 )  # fmt: skip
 def test_train_seg_errors(tmp_path: Path, scenes: Path, args: list[str], message: str) -> None:
     args = [arg.format(scenes=scenes) for arg in args]
     one_line_error(run("train-seg", *args, "--out", tmp_path / "run"), message)
     assert not (tmp_path / "run").exists()  # nothing written before the inputs are checked
+
+
+def test_train_seg_on_word_crops_at_a_crop_shaped_size(tmp_path: Path) -> None:
+    write_synth_words(tmp_path / "words", 6, seed=0, quiet=True)
+    out = tmp_path / "run"
+    result = run("train-seg", "--data", f"words={tmp_path / 'words'}", "--size", "32x64",
+                 "--width", 0.0625, "--phases", 1, "--phase1-steps", 1, "--batch-size", 2,
+                 "--workers", 0, "--out", out, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["config"]["size"] == [32, 64]
+    config = Segmenter.from_checkpoint(out).config
+    assert config.input_size == (32, 64) and config.crop_height == 32
+    bad = run("train-seg", "--data", f"words={tmp_path / 'words'}", "--size", "32by64")
+    assert bad.exit_code == 2 and "'32by64' is not a side or HxW" in bad.output
 
 
 def test_train_seg_config_file_errors(tmp_path: Path) -> None:

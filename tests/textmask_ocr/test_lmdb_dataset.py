@@ -212,9 +212,9 @@ def test_transform_is_applied(lmdb_path) -> None:
 def test_pickles_without_an_open_environment(lmdb_path) -> None:
     dataset = LmdbWordDataset(lmdb_path)
     assert dataset[0]["key"] == 1  # opens the environment in this process
-    assert dataset._lmdb is not None
+    assert dataset._lmdb.is_open
     clone = pickle.loads(pickle.dumps(dataset))
-    assert clone._lmdb is None
+    assert not clone._lmdb.is_open
     assert clone.keys == dataset.keys
     assert clone[len(LABELS) - 1]["label"] == LABELS[-1]
 

@@ -14,9 +14,12 @@ from textmask_ocr.data.lmdb_format import (
     check_record,
     decode_image,
     decode_mask,
+    decode_polygon,
+    encode_polygon,
     image_key,
     label_key,
     mask_key,
+    polygon_key,
 )
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
@@ -176,6 +179,54 @@ def test_decode_mask_checks_mode_and_size() -> None:
         decode_mask(encode(noise_image(8, 6, 0)), (8, 6))
     with pytest.raises(UndecodableError, match="mask does not decode"):
         decode_mask(b"\x89PNG\r\n", (8, 6))
+
+
+def test_polygon_encoding_is_compact_json_and_round_trips_bit_for_bit() -> None:
+    points = np.array([[0.1, 2.0], [1e-17, 3.5], [10.0 / 3.0, -0.25]])
+    data = encode_polygon(points)
+    assert data == b"[[0.1,2.0],[1e-17,3.5],[3.3333333333333335,-0.25]]"
+    assert np.array_equal(decode_polygon(data), points)
+    assert decode_polygon(encode_polygon([[0, 0], [4, 0], [4, 2]])).tolist() == [
+        [0.0, 0.0],
+        [4.0, 0.0],
+        [4.0, 2.0],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"[[0,0],[1,1]]", r"at least 3 \[x, y\] points, got shape \(2, 2\)"),
+        (b"[[0,0,0],[1,1,1],[2,2,2]]", r"got shape \(3, 3\)"),
+        (b"[[0,0],[1,1],[2,NaN]]", "non-finite"),
+        (b"[[0,0],[1,1],[2,", "not a JSON list"),
+        (b'[["a",0],[1,1],[2,2]]', "not a JSON list"),
+        (b"\xff", "not a JSON list"),
+    ],
+)
+def test_bad_polygons_are_refused(data: bytes, match: str) -> None:
+    with pytest.raises(UndecodableError, match=match):
+        decode_polygon(data)
+    record = WordRecord(word_records(["a"])[0].image, "a", polygon=data)
+    with pytest.raises(InputError, match=r"^record 1: polygon"):
+        check_record(record, "record 1")
+
+
+def test_polygons_are_stored_as_polygon_keys_and_read_back(tmp_path) -> None:
+    records = word_records(LABELS[:3])
+    polygon = encode_polygon([[0.5, 0.5], [7.25, 0.5], [7.25, 5.0]])
+    records[0] = WordRecord(records[0].image, records[0].label, records[0].mask, polygon)
+    records[2] = WordRecord(records[2].image, records[2].label, None, polygon)
+    write_word_lmdb(tmp_path / "db", records)
+    env = lmdb.open(str(tmp_path / "db"), readonly=True, lock=False)
+    with env.begin() as txn:
+        stored = {key: value for key, value in txn.cursor() if key.startswith(b"polygon-")}
+    env.close()
+    assert stored == {polygon_key(1): polygon, polygon_key(3): polygon}
+    assert polygon_key(12) == b"polygon-000000012"
+    with WordLmdb(tmp_path / "db") as db:
+        assert [record for _, record in db.records()] == records
+        assert db.read(2).polygon is None  # LMDBs without polygons read as before
 
 
 def test_check_record_names_the_record_and_returns_formats() -> None:

@@ -153,6 +153,22 @@ def test_phase_one_checkpoints_run_open_loop(tmp_path: Path) -> None:
     assert np.abs(prediction.text - closed_loop).max() > 1e-3
 
 
+def test_skip_connected_mgnet_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    model = tiny_model("mgnet-skip")
+    segmenter = Segmenter.from_checkpoint(save_tiny_checkpoint(tmp_path / "skip.pt", model))
+    assert segmenter.config == model.config and segmenter.model.skips
+    image = image_to_tensor(random_rgb(32, 48, seed=3))
+    (prediction,) = segmenter.predict([image])
+    np.testing.assert_allclose(prediction.text, reference_text(model, image).numpy(), atol=1e-5)
+    save_checkpoint(
+        tmp_path / "mislabelled.pt",
+        model_state=model.state_dict(),
+        model_config=model.config.replace(arch="mgnet").to_dict(),
+    )
+    with pytest.raises(InputError, match=r"mislabelled\.pt: weights do not fit mgnet"):
+        Segmenter.from_checkpoint(tmp_path / "mislabelled.pt")
+
+
 def test_unet_has_no_region_output(tmp_path: Path) -> None:
     segmenter = Segmenter.from_checkpoint(
         save_tiny_checkpoint(tmp_path / "unet.pt", tiny_model("unet"))
@@ -214,6 +230,35 @@ def test_crop_masks_batch_by_width_and_map_back(segmenter: Segmenter) -> None:
         back = F.interpolate(text, (crop.height, crop.width), mode="bilinear", antialias=True)
         expected = (back[0, 0].clamp(0, 1) * 255).round().numpy()
         assert np.abs(np.asarray(mask, dtype=np.float64) - expected).max() <= 1
+
+
+def input_shapes(segmenter: Segmenter, crops: list[Image.Image], **options) -> set[tuple]:
+    """The network input shapes of ``segmenter.crop_masks(crops, **options)``."""
+    shapes: set[tuple] = set()
+    hook = segmenter.model.register_forward_hook(
+        lambda _module, inputs, _output: shapes.add(tuple(inputs[0].shape))
+    )
+    try:
+        segmenter.crop_masks(crops, **options)
+    finally:
+        hook.remove()
+    return shapes
+
+
+def test_crops_are_segmented_at_the_checkpoints_crop_height(tmp_path: Path) -> None:
+    crops = [Image.fromarray(random_rgb(20, 60, seed=4))]  # width 3 x height
+    trained = save_tiny_checkpoint(tmp_path / "crops.pt", tiny_model(crop_height=32))
+    segmenter = Segmenter.from_checkpoint(trained)
+    assert segmenter.config.crop_height == 32
+    assert input_shapes(segmenter, crops) == {(1, 3, 32, 96)}
+    assert input_shapes(segmenter, crops, height=48) == {(1, 3, 48, 144)}
+    assert crop_mask_predictor(trained).options["height"] is None  # the checkpoint decides
+    # A checkpoint saved before the field existed segments at 64, as every one did then.
+    model = tiny_model()
+    config = model.config.to_dict()
+    del config["crop_height"]
+    save_checkpoint(tmp_path / "old.pt", model_state=model.state_dict(), model_config=config)
+    assert input_shapes(Segmenter.from_checkpoint(tmp_path / "old.pt"), crops) == {(1, 3, 64, 192)}
 
 
 def test_crop_mask_predictor_pickles_without_its_network(checkpoint: Path, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from textmask_ocr.data.lmdb_format import WordLmdb
+from textmask_ocr.data.lmdb_format import WordLmdb, decode_polygon
+from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.synth import (
     LabelMix,
     SynthAssets,
@@ -123,6 +124,17 @@ def test_lmdb_round_trip_of_labels_and_masks(tmp_path, assets):
             stored = db.read(index)
             assert stored.label.decode("utf-8") == record.label
             assert stored.image == record.image and stored.mask == record.mask
+            assert stored.polygon == record.polygon
+
+
+def test_stored_polygon_is_the_generators_exactly(tmp_path, assets):
+    samples = [generate_word(seed, assets=assets) for seed in range(6)]
+    write_word_lmdb(tmp_path / "words", [sample.to_record() for sample in samples], quiet=True)
+    with WordLmdb(tmp_path / "words") as db:
+        for index, sample in enumerate(samples, start=1):
+            polygon = decode_polygon(db.read(index).polygon)
+            assert polygon.dtype == np.float64
+            assert np.array_equal(polygon, sample.polygon)  # bit for bit, not approximately
 
 
 def test_bad_run_arguments_are_input_errors(assets):

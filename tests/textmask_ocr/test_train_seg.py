@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from segmentation.configs import SegmenterConfig, build_segmenter
+from segmentation.configs import DEFAULT_CROP_HEIGHT, SegmenterConfig, build_segmenter
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, write_scenes
+from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.engine import load_checkpoint
 from textmask_ocr.errors import InputError
 from textmask_ocr.masking import training
@@ -145,9 +146,10 @@ def loss_keys(path: Path) -> set[str]:
         ({"crf_loss": False}, {"loss_iou", "loss_subset"}),
         ({"subset_loss": False}, {"loss_iou", "loss_crf"}),
         ({"subset_loss": False, "crf_loss": False}, {"loss_iou"}),
+        ({"arch": "mgnet-skip"}, {"loss_iou", "loss_subset", "loss_crf"}),
         ({"arch": "unet"}, {"loss_iou", "loss_crf"}),
     ],
-    ids=["ours", "ours-gamma", "no-subset", "ours-beta", "unet"],
+    ids=["ours", "ours-gamma", "no-subset", "ours-beta", "mgnet-skip", "unet"],
 )
 def test_ablation_flags_change_the_logged_loss_terms(
     scenes: dict[str, Path], tmp_path: Path, changes: dict, phase2_keys: set[str]
@@ -183,6 +185,31 @@ def test_one_phase_is_ours_alpha(scenes: dict[str, Path], tmp_path: Path) -> Non
     )
     assert set(results) == {"phase1"} and not (tmp_path / "phase2").exists()
     assert load_checkpoint(tmp_path / "model.pt")["config"]["phases"] == 1
+
+
+def test_training_on_word_crops_records_the_crop_height(
+    scenes: dict[str, Path], tmp_path: Path
+) -> None:
+    words = tmp_path / "words.lmdb"
+    write_synth_words(words, 6, seed=0, quiet=True)
+    mixed = [DataSource("words", words), DataSource("synth", scenes["train"])]
+    results = run_train_seg(
+        tiny_settings(
+            tmp_path / "run",
+            scenes,
+            data=mixed,
+            data_ratio=[1.0, 1.0],
+            val=DataSource("words", words),
+            phases=1,
+            phase1_steps=2,
+            deterministic=False,
+        )
+    )
+    assert 0.0 <= results["phase1"]["text_f1"] <= 1.0 and "region_f1" in results["phase1"]
+    segmenter = Segmenter.from_checkpoint(tmp_path / "run")
+    assert segmenter.config.crop_height == 32 == segmenter.config.input_size[0]
+    scenes_only = tiny_settings(tmp_path / "scenes", scenes, phases=1)
+    assert scenes_only.model_config().crop_height == DEFAULT_CROP_HEIGHT
 
 
 def test_unet_validation_scores_the_pixel_output_only(

@@ -25,6 +25,22 @@ _DATA_HELP = "KIND[:GT][@SPLIT]=DIR; GT: pixel|region|both (default both)."
 
 # Flag defaults repeat SegTrainSettings' (a test checks they agree): only flags given on the command
 # line override the --config file, and importing the settings here would slow down --help.
+class _TrainingSize(click.ParamType):
+    """``S`` (a square side) or ``HxW``, as an int or a (height, width) pair."""
+
+    name = "S|HxW"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | tuple[int, int]:
+        if isinstance(value, int | tuple):
+            return value
+        height, separator, width = str(value).lower().partition("x")
+        try:
+            return (int(height), int(width)) if separator else int(height)
+        except ValueError:
+            self.fail(f"{value!r} is not a side or HxW", param, ctx)
+
+
+_TRAINING_SIZE = _TrainingSize()
 _NEGATED = {"no_subset_loss": "subset_loss", "no_crf_loss": "crf_loss", "no_augment": "augment"}
 
 
@@ -62,13 +78,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 )
 @click.option(
     "--arch",
-    type=click.Choice(["mgnet", "unet"]),
+    type=click.Choice(["mgnet", "mgnet-skip", "unet"]),
     default="mgnet",
     show_default=True,
-    help="unet: the single-branch baseline (its phase 2 adds only the CRF term).",
+    help="mgnet: the paper's network; mgnet-skip: with encoder-to-decoder skip connections "
+    "(beyond the paper); unet: the single-branch baseline (its phase 2 adds only the CRF term).",
 )
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier.")
-@click.option("--size", type=int, default=512, show_default=True, help="Training image side.")
+@click.option(
+    "--size",
+    type=_TRAINING_SIZE,
+    default=512,
+    show_default=True,
+    help="Training image side, or HxW (e.g. 32x128 for word crops); multiples of 16.",
+)
 @click.option(
     "--phases",
     type=click.IntRange(1, 2),

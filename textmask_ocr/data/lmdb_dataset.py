@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textmask_ocr.data.filtering import FilteredWordDataset, WordSample
-from textmask_ocr.data.lmdb_format import WordLmdb
+from textmask_ocr.data.lmdb_format import ProcessLocalLmdb, WordLmdb
 from textmask_ocr.data.records import WordRecord
 
 
@@ -58,8 +58,7 @@ class LmdbWordDataset(FilteredWordDataset):
             transform=transform,
         )
         self.path = Path(path)
-        self._lmdb: WordLmdb | None = None
-        self._lmdb_pid: int | None = None
+        self._lmdb = ProcessLocalLmdb(self.path)
         with WordLmdb(self.path) as db:
             self.num_samples = db.num_samples
             self.has_masks = db.count_masks() == db.num_samples
@@ -82,21 +81,8 @@ class LmdbWordDataset(FilteredWordDataset):
             f"has_masks={self.has_masks})"
         )
 
-    def _db(self) -> WordLmdb:
-        """This process's read handle, opened on first use (again after a fork)."""
-        if self._lmdb is None or self._lmdb_pid != os.getpid():
-            self._lmdb = WordLmdb(self.path, validate=False)
-            self._lmdb_pid = os.getpid()
-        return self._lmdb
-
     def _read(self, key: int) -> WordRecord:
-        db = self._db()
+        db = self._lmdb.get()
         raw = db.read(key)
         label = self.label_filter.normalize(db.decode_label(key, raw.label))
-        return WordRecord(raw.image, label, raw.mask)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_lmdb"] = None
-        state["_lmdb_pid"] = None
-        return state
+        return WordRecord(raw.image, label, raw.mask, raw.polygon)

@@ -6,6 +6,8 @@ Layout, as written by every recognition toolkit (indices from 1)::
     image-%09d       encoded image bytes (PNG, JPEG, ...), any mode
     label-%09d       UTF-8 transcription
     mask-%09d        optional: 8-bit single-channel PNG of the crop's size, 255 = text
+    polygon-%09d     optional: the word's polygon in the crop, UTF-8 JSON [[x, y], ...] (at least
+                     3 points, crop pixel coordinates, pixel centres at integers)
 
 :class:`WordLmdb` opens such an LMDB read-only and turns every way it can be wrong (a missing path,
 a folder that is not an LMDB, a file LMDB cannot read, no ``num-samples``, missing keys, images
@@ -15,13 +17,16 @@ that do not decode) into an :class:`~textmask_ocr.errors.InputError` with a one-
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import lmdb
+import numpy as np
 from PIL import Image
 
 from textmask_ocr.data.records import WordRecord
@@ -31,6 +36,7 @@ NUM_SAMPLES_KEY = b"num-samples"
 IMAGE_PREFIX = b"image-"
 LABEL_PREFIX = b"label-"
 MASK_PREFIX = b"mask-"
+POLYGON_PREFIX = b"polygon-"
 DATA_FILE = "data.mdb"
 LOCK_FILE = "lock.mdb"
 
@@ -53,6 +59,11 @@ def label_key(index: int) -> bytes:
 def mask_key(index: int) -> bytes:
     """``mask-%09d`` for a 1-based sample index."""
     return b"mask-%09d" % index
+
+
+def polygon_key(index: int) -> bytes:
+    """``polygon-%09d`` for a 1-based sample index."""
+    return b"polygon-%09d" % index
 
 
 class UndecodableError(ValueError):
@@ -92,6 +103,42 @@ def decode_mask(data: bytes, size: tuple[int, int]) -> Image.Image:
     return mask if mask.mode == "L" else mask.convert("L")
 
 
+def encode_polygon(points: np.ndarray | Sequence[Sequence[float]]) -> bytes:
+    """A polygon as stored under ``polygon-%09d``: compact UTF-8 JSON ``[[x, y], ...]``.
+
+    Args:
+        points: (P, 2) ``(x, y)`` vertices in crop pixel coordinates, P >= 3, finite. Floats are
+            written with Python's shortest round-tripping repr, so :func:`decode_polygon` gives
+            back the same float64 values.
+
+    Raises:
+        ValueError: a shape other than (P >= 3, 2), or a non-finite coordinate.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    _check_polygon(array)
+    return json.dumps(array.tolist(), separators=(",", ":")).encode("utf-8")
+
+
+def decode_polygon(data: bytes) -> np.ndarray:
+    """Inverse of :func:`encode_polygon`: (P, 2) float64 ``(x, y)`` vertices.
+
+    Raises :class:`UndecodableError` naming the problem (not JSON, wrong shape, non-finite).
+    """
+    try:
+        array = np.asarray(json.loads(data.decode("utf-8")), dtype=np.float64)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as error:
+        raise UndecodableError(f"polygon is not a JSON list of [x, y] points ({error})") from None
+    _check_polygon(array, error=UndecodableError)
+    return array
+
+
+def _check_polygon(array: np.ndarray, error: type[ValueError] = ValueError) -> None:
+    if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] < 3:
+        raise error(f"polygon must be at least 3 [x, y] points, got shape {array.shape}")
+    if not all(math.isfinite(value) for value in array.flat):
+        raise error("polygon has a non-finite coordinate")
+
+
 def _check_mask(mask: Image.Image, size: tuple[int, int]) -> None:
     if mask.mode not in MASK_MODES:
         raise UndecodableError(f"mask is mode {mask.mode!r}, not single-channel ('L' or '1')")
@@ -124,6 +171,8 @@ def check_record(record: WordRecord, name: str) -> RecordFormats:
         mask = _decode(record.mask, "mask") if record.mask is not None else None
         if mask is not None:
             _check_mask(mask, image.size)
+        if record.polygon is not None:
+            decode_polygon(record.polygon)
     except UndecodableError as error:
         raise InputError(f"{name}: {error}") from None
     return RecordFormats(
@@ -185,11 +234,12 @@ _SHARED_ENVIRONMENTS = _SharedEnvironments()
 
 
 class RawSample(NamedTuple):
-    """One sample's stored bytes; ``mask`` is None where no ``mask-%09d`` key exists."""
+    """One sample's stored bytes; ``mask`` and ``polygon`` are None where their key is absent."""
 
     image: bytes
     label: bytes
     mask: bytes | None
+    polygon: bytes | None = None
 
 
 class WordLmdb:
@@ -312,6 +362,7 @@ class WordLmdb:
                 image = txn.get(image_key(index))
                 label = txn.get(label_key(index))
                 mask = txn.get(mask_key(index))
+                polygon = txn.get(polygon_key(index))
         except lmdb.Error as error:
             raise self._corrupt(error) from None
         if image is None or label is None:
@@ -319,7 +370,7 @@ class WordLmdb:
             raise InputError(
                 f"{self.path}: {missing.decode()} missing (num-samples = {self.num_samples})"
             )
-        return RawSample(image, label, mask)
+        return RawSample(image, label, mask, polygon)
 
     def iter_indexed(self, prefix: bytes, *, values: bool = True) -> Iterator[tuple[int, bytes]]:
         """Yield ``(index, value)`` for keys ``<prefix>%09d`` with 1 <= index <= num_samples.
@@ -376,7 +427,8 @@ class WordLmdb:
         """
         for index in indices if indices is not None else range(1, self.num_samples + 1):
             raw = self.read(index)
-            yield index, WordRecord(raw.image, self.decode_label(index, raw.label), raw.mask)
+            label = self.decode_label(index, raw.label)
+            yield index, WordRecord(raw.image, label, raw.mask, raw.polygon)
 
     def decode_label(self, index: int, label: bytes) -> str:
         """A stored label as text; InputError naming the sample if it is not UTF-8."""
@@ -386,6 +438,35 @@ class WordLmdb:
             raise InputError(
                 f"{self.path}: {label_key(index).decode()} is not UTF-8: {label[:32]!r}"
             ) from None
+
+
+class ProcessLocalLmdb:
+    """A picklable reference to a word-crop LMDB, opened on first use in each process.
+
+    :meth:`get` returns this process's :class:`WordLmdb` (opened without validation; validate
+    once when the dataset is built), and opens a new one after a fork. Pickling drops the open
+    handle, so DataLoader workers (fork or spawn) each open their own.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._db: WordLmdb | None = None
+        self._pid: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds an open handle."""
+        return self._db is not None and self._pid == os.getpid()
+
+    def get(self) -> WordLmdb:
+        """This process's read handle."""
+        if not self.is_open:
+            self._db = WordLmdb(self.path, validate=False)
+            self._pid = os.getpid()
+        return self._db  # type: ignore[return-value]
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"path": self.path, "_db": None, "_pid": None}
 
 
 def _lmdb_reason(error: lmdb.Error, path: Path) -> str:

@@ -25,6 +25,7 @@ from textmask_ocr.data.lmdb_format import (
     image_key,
     label_key,
     mask_key,
+    polygon_key,
 )
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.errors import InputError
@@ -157,6 +158,8 @@ class GrowingWriter:
         ]
         if record.mask is not None:
             items.append((mask_key(self.count), record.mask))
+        if record.polygon is not None:
+            items.append((polygon_key(self.count), record.polygon))
         self._batch.extend(items)
         self._batch_bytes += sum(len(value) for _, value in items)
         if self.count % BATCH_SAMPLES == 0 or self._batch_bytes >= BATCH_BYTES:

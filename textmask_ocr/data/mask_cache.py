@@ -103,7 +103,7 @@ def add_masks(
                 masks = predictor([decode_image(sample.image) for sample in samples])
                 for index, sample, mask in zip(chunk, samples, masks, strict=True):
                     label = src.decode_label(index, sample.label)
-                    writer.add(WordRecord(sample.image, label, _encode_png(mask)))
+                    writer.add(WordRecord(sample.image, label, _encode_png(mask), sample.polygon))
                 writer.commit()
             count = writer.finish({MASK_SOURCE_KEY: PREDICTED})
         finally:

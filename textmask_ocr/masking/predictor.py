@@ -10,7 +10,8 @@ each input's size:
   probabilities per image, padded to a multiple of 16 and cropped back, or resized to ``S x S``
   and back;
 - :meth:`Segmenter.crop_masks` for word crops (the mask channel of RGB+mask recognizers): each crop
-  resized to height 64 and a width that is a multiple of 16, crops of one width batched together.
+  resized to the checkpoint's crop height (``SegmenterConfig.crop_height``; 64 for checkpoints that
+  do not record one) and a width that is a multiple of 16, crops of one width batched together.
 
 :func:`crop_mask_predictor` gives the picklable crops -> masks callable the recognition data
 pipeline uses (``--mask predicted``).
@@ -279,20 +280,22 @@ class Segmenter:
         self,
         crops: Sequence[ImageInput],
         *,
-        height: int = 64,
+        height: int | None = None,
         max_width: int = 256,
         batch_size: int = 32,
     ) -> list[Image.Image]:
         """Pixel-level text masks of word crops, each at its crop's size.
 
-        Each crop is resized to ``height`` and the width keeping its aspect ratio, rounded to the
-        nearest multiple of 16 within [16, ``max_width``]; crops of one width go through the
-        network together (no padding). The pixel-level output (O'_T, or O_T for a phase-1
-        network) is resized back to the crop (bilinear).
+        Each crop is resized to ``height`` (default: the checkpoint's ``crop_height``, the
+        height the network was trained at on word crops) and the width keeping its aspect ratio,
+        rounded to the nearest multiple of 16 within [16, ``max_width``]; crops of one width go
+        through the network together (no padding). The pixel-level output (O'_T, or O_T for a
+        phase-1 network) is resized back to the crop (bilinear).
 
         Returns:
             one 8-bit ``'L'`` image per crop, ``round(255 * probability)``.
         """
+        height = self.config.crop_height if height is None else height
         for name, value in (("height", height), ("max_width", max_width)):
             if value < STRIDE or value % STRIDE:
                 raise InputError(f"crop {name} {value}: must be a positive multiple of {STRIDE}")
@@ -327,7 +330,7 @@ class CropMaskPredictor:
         path: str | os.PathLike[str],
         *,
         device: str = "cpu",
-        height: int = 64,
+        height: int | None = None,
         max_width: int = 256,
         batch_size: int = 32,
     ) -> None:
@@ -354,8 +357,8 @@ class CropMaskPredictor:
 def crop_mask_predictor(path: str | os.PathLike[str], **options: Any) -> CropMaskPredictor:
     """The crop-mask predictor of a segmentation checkpoint (checked now, loaded lazily).
 
-    ``options``: ``device`` (default CPU), ``height``, ``max_width``, ``batch_size`` of
-    :meth:`Segmenter.crop_masks`.
+    ``options``: ``device`` (default CPU), ``height`` (default: the checkpoint's crop height),
+    ``max_width``, ``batch_size`` of :meth:`Segmenter.crop_masks`.
     """
     predictor = CropMaskPredictor(path, **options)
     predictor.segmenter  # noqa: B018 - fail now, with a one-line error, on a bad checkpoint

@@ -1,7 +1,8 @@
 """Scene-text segmentation data named on the command line: ``KIND[:GT][@SPLIT]=DIR``.
 
 ``KIND`` is a dataset kind of :data:`segmentation.datasets.DATASETS` (``synth``, ``totaltext``,
-``icdar2013``, ``icdar2013-warp``, ``coco-ts``, ``mlt-s``, ``textseg``); ``GT`` keeps only one kind
+``icdar2013``, ``icdar2013-warp``, ``coco-ts``, ``mlt-s``, ``textseg``, and ``words``: a word-crop
+LMDB, registered here, see :mod:`textmask_ocr.data.word_segmentation`); ``GT`` keeps only one kind
 of ground truth (``pixel`` or ``region``; default ``both``), e.g. ``synth:region=scenes`` makes
 synthetic scenes act as polygon-only data; ``SPLIT`` selects a split of readers that have them
 (``train``/``test`` for Total-Text and ICDAR-2013, ``train``/``val``/``test`` for TextSeg).
@@ -15,9 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segmentation.datasets import DATASETS, SegmentationDataset, open_segmentation_dataset
+from segmentation.datasets import (
+    DATASETS,
+    SegmentationDataset,
+    open_segmentation_dataset,
+    register_dataset,
+)
 from segmentation.datasets.base import GROUND_TRUTH_CHOICES, Sample
+from textmask_ocr.data.word_segmentation import WordCropSegmentation
 from textmask_ocr.errors import InputError
+
+register_dataset("words", WordCropSegmentation)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class DataSource:
     def open(
         self,
         *,
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
         default_split: str | None = None,
     ) -> SegmentationDataset:

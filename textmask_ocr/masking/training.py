@@ -24,7 +24,8 @@ Each phase is a run of the shared :class:`~textmask_ocr.engine.Trainer` in ``OUT
 ``OUT/config.json`` records the settings, ``OUT/model.pt`` holds the final weights and config
 (no training state). ``resume`` continues exactly where the run stopped, in either phase or between
 them: a finished phase 1 is not rerun, and phase 2 starts from its final weights as it would have.
-Training images are resized to ``size x size``; validation runs at that size too.
+Training images are resized to ``size x size`` (or ``H x W`` for a pair; word crops keep their
+aspect ratio and are padded); validation runs at that size too.
 
 Phase 2 needs a real budget: its answer O'_T comes from the decoders fed non-zero guidance, which
 phase 1 never showed them, so it starts far worse than phase 1's O_T and only overtakes it after
@@ -48,7 +49,15 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, default_collate
 
 from segmentation.augment import AugmentConfig, build_augmentation
-from segmentation.configs import ARCHS, STRIDE, SegmenterConfig, build_segmenter, normalize_image
+from segmentation.configs import (
+    ARCHS,
+    DEFAULT_CROP_HEIGHT,
+    STRIDE,
+    TWO_BRANCH_ARCHS,
+    SegmenterConfig,
+    build_segmenter,
+    normalize_image,
+)
 from segmentation.datasets import SegmentationDataset, mixture_order
 from segmentation.losses import CRFSettings, semi_supervised_loss
 from segmentation.outputs import SegmentationOutput
@@ -77,8 +86,8 @@ class SegTrainSettings:
         phase2_data: phase-2 training sets (default: the ``data`` sets with pixel-level masks).
         val: validation set (its ``test`` split where the reader has splits); best.pt follows
             its pixel-level F1.
-        arch, width: the network (``mgnet`` or ``unet``, channel multiplier).
-        size: training (and validation) image side, a multiple of 16.
+        arch, width: the network (``mgnet``, ``mgnet-skip`` or ``unet``, channel multiplier).
+        size: training (and validation) image side, or (height, width); multiples of 16.
         phases: 2 for the full recipe, 1 to stop after phase 1.
         phase1_steps, phase2_steps, phase1_lr, phase2_lr: length and Adam learning rate of each
             phase.
@@ -99,7 +108,7 @@ class SegTrainSettings:
     val: DataSource | None = None
     arch: str = "mgnet"
     width: float = 1.0
-    size: int = 512
+    size: int | tuple[int, int] = 512
     phases: int = 2
     phase1_steps: int = 20000
     phase2_steps: int = 10000
@@ -151,6 +160,8 @@ class SegTrainSettings:
                 converted[key] = Path(value)
             elif key == "data_ratio":
                 converted[key] = [float(ratio) for ratio in value]
+            elif key == "size" and isinstance(value, list):
+                converted[key] = tuple(value)
             else:
                 converted[key] = value
         missing = {"out", "data"} - set(converted)
@@ -178,7 +189,7 @@ class SegTrainSettings:
             ("--arch", self.arch in ARCHS, f"choose from {', '.join(ARCHS)}"),
             ("--crf", self.crf in CRF_MODES, f"choose from {', '.join(CRF_MODES)}"),
             ("--phases", self.phases in (1, 2), "choose 1 or 2"),
-            ("--size", self.size >= STRIDE and self.size % STRIDE == 0, f"a multiple of {STRIDE}"),
+            ("--size", _valid_size(self.size), f"a side or HxW, multiples of {STRIDE}"),
             ("--width", self.width > 0, "must be positive"),
             ("--phase1-steps", self.phase1_steps >= 1, "must be positive"),
             ("--phase2-steps", self.phase2_steps >= 1, "must be positive"),
@@ -203,10 +214,31 @@ class SegTrainSettings:
                     f"--data-ratio {self.data_ratio}: must be >= 0 with a positive sum"
                 )
 
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The training size as (height, width)."""
+        return (self.size, self.size) if isinstance(self.size, int) else self.size
+
     def model_config(self) -> SegmenterConfig:
+        """The network's config; trained on word crops (``words`` data), it segments crops at
+        the training height."""
+        on_words = any(source.kind == "words" for source in self.data)
         return SegmenterConfig(
-            arch=self.arch, width=self.width, input_size=(self.size, self.size), phases=self.phases
+            arch=self.arch,
+            width=self.width,
+            input_size=self.input_size,
+            phases=self.phases,
+            crop_height=self.input_size[0] if on_words else DEFAULT_CROP_HEIGHT,
         )
+
+
+def _valid_size(size: Any) -> bool:
+    sides = (size, size) if isinstance(size, int) else size
+    return (
+        isinstance(sides, tuple)
+        and len(sides) == 2
+        and all(isinstance(side, int) and side >= STRIDE and side % STRIDE == 0 for side in sides)
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -311,7 +343,7 @@ def _zero_on_every_output(outputs: SegmentationOutput) -> Tensor:
 def _open_all(
     sources: list[DataSource], settings: SegTrainSettings, transform: Any
 ) -> list[SegmentationDataset]:
-    return [source.open(size=settings.size, transform=transform) for source in sources]
+    return [source.open(size=settings.input_size, transform=transform) for source in sources]
 
 
 def plan_phases(settings: SegTrainSettings, datasets: list[SegmentationDataset]) -> list[PhaseSpec]:
@@ -345,7 +377,7 @@ def plan_phases(settings: SegTrainSettings, datasets: list[SegmentationDataset])
                 2,
                 settings.phase2_steps,
                 settings.phase2_lr,
-                use_subset=settings.subset_loss and settings.arch == "mgnet",
+                use_subset=settings.subset_loss and settings.arch in TWO_BRANCH_ARCHS,
                 use_crf=settings.crf_loss,
                 sources=list(sources),
             )
@@ -414,7 +446,7 @@ def run_train_seg(
     }
     val_set = best_metric = None
     if settings.val is not None:
-        val_set = settings.val.open(size=settings.size, default_split="test")
+        val_set = settings.val.open(size=settings.input_size, default_split="test")
         best_metric = "text_f1" if has_pixel_masks(val_set) else "region_f1"
     crf_settings = CRFSettings() if settings.crf == "window" else CRFSettings(radius=None)
 

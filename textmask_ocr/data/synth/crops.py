@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from textmask_ocr.data.lmdb_format import encode_polygon
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.data.synth.appearance import (
     PaintStyle,
@@ -147,8 +148,11 @@ class WordSample:
     encoded_image: bytes
 
     def to_record(self) -> WordRecord:
-        """The sample as an LMDB record (image bytes as stored, mask as an 8-bit PNG)."""
-        return WordRecord(self.encoded_image, self.label, encode_png(self.mask))
+        """The sample as an LMDB record (image bytes as stored, mask as an 8-bit PNG, polygon as
+        :func:`~textmask_ocr.data.lmdb_format.encode_polygon` JSON)."""
+        return WordRecord(
+            self.encoded_image, self.label, encode_png(self.mask), encode_polygon(self.polygon)
+        )
 
 
 def generate_word(
