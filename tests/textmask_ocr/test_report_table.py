@@ -251,7 +251,7 @@ def test_metric_table_renders_and_rejects_ragged_rows() -> None:
     ("results", "kwargs", "message"),
     [
         ({}, {}, "at least one method"),
-        ({"RM": {SYN: score(10, 5, 0.1)}, "PM": {}}, {}, "method 'PM' has benchmarks"),
+        ({"RM": {SYN: score(10, 5, 0.1)}, "PM": {}}, {}, "method 'PM' has no benchmark"),
         (
             {"RM": {SYN: score(10, 5, 0.1)}, "PM": {SYN: score(11, 5, 0.1)}},
             {},
