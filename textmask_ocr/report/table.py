@@ -20,7 +20,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.protocol import PROTOCOLS
@@ -298,6 +298,39 @@ class ResultsTable:
     def comparison(self, method: str, column: str) -> PairedComparison | None:
         """The paired comparison of ``method`` with the reference on ``column``, if measured."""
         return self.comparisons.get(method, {}).get(column)
+
+    def verdict(self, method: str, column: str) -> str:
+        """One sentence on ``method`` against the reference: "beats" only when the exact McNemar
+        p-value is below 0.05 (:data:`~textmask_ocr.recognition.significance.ALPHA`), otherwise
+        "no significant difference (p = ...)"; with both accuracies, the difference and its
+        bootstrap interval.
+
+        Raises:
+            InputError: no paired comparison was measured for that cell.
+        """
+        comparison = self.comparison(method, column)
+        if comparison is None or self.reference is None:
+            raise InputError(f"no paired comparison of {method!r} on {column!r}")
+        # a comparison exists only where both rows have a score (checked when the table is built)
+        accuracy = cast(BenchmarkScore, self.score(method, column)).accuracy
+        reference = cast(BenchmarkScore, self.score(self.reference, column)).accuracy
+        p_value = format_p_value(comparison.p_value)
+        if comparison.significant:
+            winner, loser = (
+                (method, self.reference) if comparison.difference > 0 else (self.reference, method)
+            )
+            claim = f"{winner} beats {loser}"
+        else:
+            claim = f"no significant difference between {method} and {self.reference} ({p_value})"
+        low, high = comparison.interval
+        detail = (
+            f"{accuracy:.2f}% vs {reference:.2f}% ({format_delta(comparison.difference, 2)} "
+            f"points, {100 * comparison.confidence:.0f}% interval [{low:+.2f}, {high:+.2f}]"
+        )
+        test = f"exact McNemar on {comparison.count} words"
+        if comparison.significant:
+            return f"{column}: {claim}, {detail}; {p_value}, {test})."
+        return f"{column}: {claim}, {detail}; {test})."
 
     # ----------------------------------------------------------------------------- JSON
 
