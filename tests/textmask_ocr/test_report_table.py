@@ -391,34 +391,34 @@ def test_bad_comparisons_are_rejected(comparisons: dict, message: str) -> None:
         (
             160,
             0.0499,
-            "synthetic held-out: PM beats RM, 80.00% vs 76.00% (+4.00 points, "
+            "synthetic held-out: PM beats RM, PM 80.00% vs RM 76.00% (+4.00 points, "
             "95% interval [+1.00, +7.00]; p = 0.0499, exact McNemar on 200 words).",
         ),
         (
             160,
             0.05,
             "synthetic held-out: no significant difference between PM and RM "
-            "(p = 0.05), 80.00% vs 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
+            "(p = 0.05), PM 80.00% vs RM 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
             "exact McNemar on 200 words).",
         ),
         (
             160,
             0.0501,
             "synthetic held-out: no significant difference between PM and RM "
-            "(p = 0.0501), 80.00% vs 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
+            "(p = 0.0501), PM 80.00% vs RM 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
             "exact McNemar on 200 words).",
         ),
         (
             144,
             0.0499,
-            "synthetic held-out: RM beats PM, 72.00% vs 76.00% (-4.00 points, "
+            "synthetic held-out: RM beats PM, PM 72.00% vs RM 76.00% (-4.00 points, "
             "95% interval [+1.00, +7.00]; p = 0.0499, exact McNemar on 200 words).",
         ),
         (
             144,
             0.05,
             "synthetic held-out: no significant difference between PM and RM "
-            "(p = 0.05), 72.00% vs 76.00% (-4.00 points, 95% interval [+1.00, +7.00]; "
+            "(p = 0.05), PM 72.00% vs RM 76.00% (-4.00 points, 95% interval [+1.00, +7.00]; "
             "exact McNemar on 200 words).",
         ),
     ],

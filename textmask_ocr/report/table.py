@@ -324,8 +324,9 @@ class ResultsTable:
             claim = f"no significant difference between {method} and {self.reference} ({p_value})"
         low, high = comparison.interval
         detail = (
-            f"{accuracy:.2f}% vs {reference:.2f}% ({format_delta(comparison.difference, 2)} "
-            f"points, {100 * comparison.confidence:.0f}% interval [{low:+.2f}, {high:+.2f}]"
+            f"{method} {accuracy:.2f}% vs {self.reference} {reference:.2f}% "
+            f"({format_delta(comparison.difference, 2)} points, "
+            f"{100 * comparison.confidence:.0f}% interval [{low:+.2f}, {high:+.2f}]"
         )
         test = f"exact McNemar on {comparison.count} words"
         if comparison.significant:
