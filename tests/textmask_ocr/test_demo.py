@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from textmask_ocr.demo import BUDGETS, run_demo
-from textmask_ocr.recognition.benchmarks import evaluate_benchmarks
+from textmask_ocr.recognition.benchmarks import EvaluatedModel, evaluate_benchmarks
 
 TINY = dataclasses.replace(
     BUDGETS["fast"],
@@ -71,12 +71,11 @@ def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:
         ("real mask", "finetune_real", "real", data / "words_test"),
     ):
         report = evaluate_benchmarks(
-            demo_run / "recognizers" / folder / "best.pt",
+            [EvaluatedModel(method, demo_run / "recognizers" / folder / "best.pt", mask)],
             [("synthetic test", crops)],
             out=demo_run / "eval" / folder,
-            mask=mask,
         )
-        metric = report.results[0].metric
+        metric = report.results[method][0].metric
         assert metric.total == rows[method]["count"] == TINY.test_words
         assert metric.correct == rows[method]["correct"], method
         assert metric.accuracy == pytest.approx(rows[method]["accuracy"])

@@ -11,13 +11,19 @@ from typing import Any, NamedTuple
 import pytest
 
 from recognizers import load_recognizer
-from tests.textmask_ocr.recognition_fixtures import WordLmdbs, one_torch_thread, run_cli
+from tests.textmask_ocr.recognition_fixtures import (
+    WordLmdbs,
+    assert_one_line_error,
+    one_torch_thread,
+    run_cli,
+)
 from textmask_ocr.data.lmdb_format import WordLmdb
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import evaluate_dataset
 from textmask_ocr.recognition.models import MaskedCRNN
+from textmask_ocr.recognition.significance import bootstrap_difference_interval, mcnemar_exact_p
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -121,7 +127,10 @@ def test_results_json_equals_a_recount_of_the_predictions(
         )
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["protocol"] == protocol and results["mask"] == "real"
+    assert results["protocol"] == protocol
+    assert results["models"] == [
+        {"name": "rgbmask.pt", "path": str(benchmarks.model), "mask": "real", "arch": None}
+    ]
     assert results["benchmarks"] == ["IIIT5K", "words"]
     (row,) = results["rows"]
     assert row["method"] == "rgbmask.pt"
@@ -261,5 +270,73 @@ def test_evaluate_prints_one_column_per_benchmark_for_a_public_checkpoint(
     header = result.output.splitlines()[1]
     assert re.fullmatch(r"Method\s+val\.lmdb \(n=23\)", header)  # a bare PATH names the column
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["mask"] == "none"
+    assert results["models"][0]["mask"] == "none"
     assert results["rows"][0]["benchmarks"]["val.lmdb"]["count"] == 23
+
+
+def test_two_models_are_compared_on_the_same_crops(benchmarks: Benchmarks, tmp_path: Path) -> None:
+    """`--model A --model B`: B against A per benchmark and pooled, recounted from the saved
+    per-sample predictions with the brute-force definitions of McNemar and the bootstrap."""
+    with pytest.warns(UserWarning, match="IIIT5K"):
+        result = run_cli(
+            "evaluate", "--model", f"real={benchmarks.model}", "--mask", "real",
+            "--model", f"random={benchmarks.model}", "--mask", "random",
+            "--bench", f"IIIT5K={benchmarks.iiit5k}", "--bench", f"words={benchmarks.words}",
+            "--out", tmp_path, "--save-predictions",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [m["mask"] for m in data["models"]] == ["real", "random"]
+    assert data["reference"] == "real"
+    reference_row, random_row = data["rows"]
+    assert reference_row["benchmarks"]["IIIT5K"]["comparison"] is None
+
+    pooled: tuple[list[bool], list[bool]] = ([], [])
+    for name in ("IIIT5K", "words"):
+        first, second = (
+            read_jsonl(tmp_path / "predictions" / model / f"{name}.jsonl")
+            for model in ("real", "random")
+        )
+        assert [row["key"] for row in first] == [row["key"] for row in second]
+        hits = [row["correct"] for row in first], [row["correct"] for row in second]
+        pooled[0].extend(hits[0])
+        pooled[1].extend(hits[1])
+        comparison = random_row["benchmarks"][name]["comparison"]
+        b = sum(x and not y for x, y in zip(*hits, strict=True))
+        c = sum(y and not x for x, y in zip(*hits, strict=True))
+        assert (comparison["reference_only"], comparison["method_only"]) == (b, c)
+        assert comparison["count"] == len(first)
+        assert comparison["p_value"] == mcnemar_exact_p(b, c)
+        assert comparison["difference"] == pytest.approx(
+            random_row["benchmarks"][name]["accuracy"]
+            - reference_row["benchmarks"][name]["accuracy"]
+        )
+        assert comparison["interval"] == list(bootstrap_difference_interval(*hits))
+        assert comparison["resamples"] == 10_000
+    total = random_row["total"]["comparison"]
+    assert total["count"] == 23 + 64
+    assert total["interval"] == list(bootstrap_difference_interval(*pooled))
+    verdicts = result.output.splitlines()[-4:-1]
+    assert [line.split(":")[0] for line in verdicts] == ["IIIT5K", "words", "Total"]
+    assert all("exact McNemar" in line for line in verdicts)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--model x={m} --model y={m} --mask real --mask real --mask real",
+         "--mask given 3 times for 2 --model"),
+        ("--model {m} --model {m}", "--model names repeat: rgbmask.pt, rgbmask.pt"),
+        ("--model x={m} --model x={m}", "--model names repeat: x, x"),
+        ("--model missing.pt", "--model missing.pt: no such file"),
+        ("--model {m} --mask real --segmenter {m}", "--segmenter is used with --mask predicted"),
+    ],
+)  # fmt: skip
+def test_compare_options_get_one_line_errors(
+    benchmarks: Benchmarks, tmp_path: Path, options: str, message: str
+) -> None:
+    arguments = options.format(m=benchmarks.model).split()
+    result = run_cli(
+        "evaluate", "--bench", f"words={benchmarks.words}", "--out", tmp_path, *arguments
+    )
+    assert_one_line_error(result, message)

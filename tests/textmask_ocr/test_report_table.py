@@ -10,6 +10,7 @@ import pytest
 
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.protocol import PROTOCOLS
+from textmask_ocr.recognition.significance import PairedComparison, mcnemar_exact_p
 from textmask_ocr.report.table import (
     PROTOCOL_PHRASES,
     TOTAL,
@@ -251,7 +252,7 @@ def test_metric_table_renders_and_rejects_ragged_rows() -> None:
     ("results", "kwargs", "message"),
     [
         ({}, {}, "at least one method"),
-        ({"RM": {SYN: score(10, 5, 0.1)}, "PM": {}}, {}, "method 'PM' has benchmarks"),
+        ({"RM": {SYN: score(10, 5, 0.1)}, "PM": {}}, {}, "method 'PM' has no benchmark"),
         (
             {"RM": {SYN: score(10, 5, 0.1)}, "PM": {SYN: score(11, 5, 0.1)}},
             {},
@@ -292,3 +293,144 @@ def test_bad_lookups_and_json_are_rejected(table: ResultsTable) -> None:
     pooled = BenchmarkScore.pooled([BenchmarkScore(3, 1, 0.5), BenchmarkScore(1, 1, 0.1)])
     assert (pooled.count, pooled.correct) == (4, 2)
     assert pooled.norm_edit_distance == pytest.approx((3 * 0.5 + 1 * 0.1) / 4)
+
+
+def outcomes(count: int, correct: int) -> list[bool]:
+    return [True] * correct + [False] * (count - correct)
+
+
+def test_a_method_without_a_benchmark_keeps_its_row_with_a_dash() -> None:
+    results = {
+        "RM": {SYN: score(200, 152, 0.09), IC13: score(50, 38, 0.12)},
+        "real mask": {SYN: score(200, 170, 0.04), IC13: None},  # IC13 has no masks
+    }
+    table = ResultsTable.from_results(results)
+    assert table.methods == ("RM", "real mask")
+    assert table.score("real mask", IC13) is None and table.score("real mask", TOTAL) is None
+    assert table.delta("real mask", IC13) is None and table.delta("real mask", SYN) == 9.0
+    assert table.to_markdown() == (
+        "| Method | synthetic held-out (n=200) | IC13 (n=50) | Total (n=250) |\n"
+        "| :--- | ---: | ---: | ---: |\n"
+        "| RM | 76.00 | 76.00 | 76.00 |\n"
+        "| real mask | 85.00 (+9.00) | — | — |\n"
+        "\n"
+        "*Word accuracy (%); ignore case and symbols; in parentheses: difference to RM; "
+        "Total: all words pooled; —: not measured on that benchmark.*\n"
+    )
+    assert table.to_text().splitlines()[-1].split() == [
+        "real",
+        "mask",
+        "85.00",
+        "(+9.00)",
+        "—",
+        "—",
+    ]
+    data = json.loads(json.dumps(table.to_json()))
+    real = data["rows"][1]
+    assert real["benchmarks"][IC13] is None and real["total"] is None
+    assert ResultsTable.from_json(data) == table
+    collector = _TextCollector()
+    collector.feed(table.to_html())
+    assert collector.strong == ["76.00", "76.00", "85.00"]  # a dash is never the best value
+
+
+def test_comparisons_show_p_values_and_round_trip_through_json() -> None:
+    pm = PairedComparison.from_outcomes(outcomes(200, 152), outcomes(200, 160), resamples=300)
+    base = PairedComparison.from_outcomes(outcomes(200, 152), outcomes(200, 150), resamples=300)
+    table = ResultsTable.from_results(
+        {
+            "RM": {SYN: score(200, 152, 0.09)},
+            "PM": {SYN: score(200, 160, 0.06)},
+            "base": {SYN: score(200, 150, 0.1)},
+        },
+        comparisons={"PM": {SYN: pm}, "base": {SYN: base}},
+    )
+    assert pm.p_value == mcnemar_exact_p(0, 8) == 2 / 2**8
+    markdown = table.to_markdown()
+    assert "| PM | 80.00 (+4.00, p = 0.00781) |" in markdown
+    assert "| base | 75.00 (-1.00, p = 0.5) |" in markdown
+    assert "difference to RM and the exact McNemar p-value on the same words" in markdown
+    assert "p = " not in table.to_markdown("norm_edit_distance")  # the test is on accuracy
+    data = json.loads(json.dumps(table.to_json()))
+    cell = data["rows"][1]["benchmarks"][SYN]["comparison"]
+    assert cell["p_value"] == pm.p_value and cell["interval"] == list(pm.interval)
+    assert (cell["reference_only"], cell["method_only"], cell["difference"]) == (0, 8, 4.0)
+    assert ResultsTable.from_json(data) == table
+    assert ResultsTable.from_json(data).comparison("PM", SYN) == pm
+    collector = _TextCollector()
+    collector.feed(table.to_html())
+    assert ("better", "(+4.00, p = 0.00781)") in collector.deltas
+    assert ("neutral", "(-1.00, p = 0.5)") in collector.deltas  # not significant: not red
+    low, high = pm.interval
+    assert (
+        f"title='95% bootstrap interval of the difference: [{low:+.2f}, {high:+.2f}] points'"
+        in (table.to_html())
+    )
+
+
+@pytest.mark.parametrize(
+    ("comparisons", "message"),
+    [
+        ({"RM": {SYN: "x"}}, "against the reference row"),
+        ({"PM": {SYN: "x"}}, "expected a PairedComparison"),
+        ({"PM": {IC13: None}}, "expected a PairedComparison"),
+        ({"PM": {IC13: PairedComparison(200, 0, 8, 0.1, (0.0, 8.0))}}, "no such row or column"),
+        ({"PM": {SYN: PairedComparison(100, 0, 8, 0.1, (0.0, 8.0))}}, "does not match"),
+        ({"PM": {SYN: PairedComparison(200, 0, 6, 0.1, (0.0, 8.0))}}, "disagrees"),
+    ],
+)
+def test_bad_comparisons_are_rejected(comparisons: dict, message: str) -> None:
+    results = {"RM": {SYN: score(200, 152, 0.09)}, "PM": {SYN: score(200, 160, 0.06)}}
+    with pytest.raises(InputError, match=message):
+        ResultsTable.from_results(results, comparisons=comparisons)
+
+
+@pytest.mark.parametrize(
+    ("correct", "p_value", "expected"),
+    [
+        (
+            160,
+            0.0499,
+            "synthetic held-out: PM beats RM, PM 80.00% vs RM 76.00% (+4.00 points, "
+            "95% interval [+1.00, +7.00]; p = 0.0499, exact McNemar on 200 words).",
+        ),
+        (
+            160,
+            0.05,
+            "synthetic held-out: no significant difference between PM and RM "
+            "(p = 0.05), PM 80.00% vs RM 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
+            "exact McNemar on 200 words).",
+        ),
+        (
+            160,
+            0.0501,
+            "synthetic held-out: no significant difference between PM and RM "
+            "(p = 0.0501), PM 80.00% vs RM 76.00% (+4.00 points, 95% interval [+1.00, +7.00]; "
+            "exact McNemar on 200 words).",
+        ),
+        (
+            144,
+            0.0499,
+            "synthetic held-out: RM beats PM, PM 72.00% vs RM 76.00% (-4.00 points, "
+            "95% interval [+1.00, +7.00]; p = 0.0499, exact McNemar on 200 words).",
+        ),
+        (
+            144,
+            0.05,
+            "synthetic held-out: no significant difference between PM and RM "
+            "(p = 0.05), PM 72.00% vs RM 76.00% (-4.00 points, 95% interval [+1.00, +7.00]; "
+            "exact McNemar on 200 words).",
+        ),
+    ],
+)
+def test_verdict_says_beats_only_below_p_005(correct: int, p_value: float, expected: str) -> None:
+    # discordant counts that give the accuracies; the p-value is set by hand around 0.05
+    b, c = (2, 10) if correct > 152 else (10, 2)
+    comparison = PairedComparison(200, b, c, p_value, (1.0, 7.0))
+    table = ResultsTable.from_results(
+        {"RM": {SYN: score(200, 152, 0.09)}, "PM": {SYN: score(200, correct, 0.06)}},
+        comparisons={"PM": {SYN: comparison}},
+    )
+    assert table.verdict("PM", SYN) == expected
+    with pytest.raises(InputError, match="no paired comparison of 'RM'"):
+        table.verdict("RM", SYN)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from textmask_ocr.errors import InputError
+
+if TYPE_CHECKING:
+    from textmask_ocr.recognition.benchmarks import EvaluatedModel
 
 _PATH = click.Path(path_type=Path)
 _EXISTING = click.Path(path_type=Path, exists=True)
@@ -27,20 +30,48 @@ def mask_predictor(mask: str, segmenter: Path | None) -> Any:
     return crop_mask_predictor(segmenter)
 
 
-def parse_benchmarks(values: tuple[str, ...]) -> list[tuple[str, Path]]:
-    """``NAME=PATH`` pairs of ``--bench``; a bare PATH is named after its folder."""
-    benchmarks = []
+def parse_named_paths(values: tuple[str, ...], option: str) -> list[tuple[str, Path]]:
+    """``NAME=PATH`` pairs of a repeated ``option``; a bare PATH is named after its last part."""
+    pairs = []
     for value in values:
         name, separator, path = value.partition("=")
         if not separator:
             name, path = Path(value).name, value
         if not name or not path:
-            raise InputError(f"--bench {value!r}: expected NAME=PATH")
-        benchmarks.append((name, Path(path)))
-    names = [name for name, _ in benchmarks]
+            raise InputError(f"{option} {value!r}: expected NAME=PATH")
+        pairs.append((name, Path(path)))
+    names = [name for name, _ in pairs]
     if len(set(names)) != len(names):
-        raise InputError(f"--bench names repeat: {', '.join(names)}")
-    return benchmarks
+        raise InputError(f"{option} names repeat: {', '.join(names)}")
+    return pairs
+
+
+def parse_benchmarks(values: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """``NAME=PATH`` pairs of ``--bench``; a bare PATH is named after its folder."""
+    return parse_named_paths(values, "--bench")
+
+
+def evaluated_models(
+    values: tuple[str, ...], masks: tuple[str, ...], arch: str | None, segmenter: Path | None
+) -> list[EvaluatedModel]:
+    """The ``--model`` entries with their ``--mask`` (one for all, or one per ``--model``)."""
+    from textmask_ocr.recognition.benchmarks import EvaluatedModel
+
+    models = parse_named_paths(values, "--model")
+    masks = masks or ("none",)
+    if len(masks) == 1:
+        masks *= len(models)
+    if len(masks) != len(models):
+        raise InputError(f"--mask given {len(masks)} times for {len(models)} --model")
+    for _, path in models:
+        if not path.is_file():
+            raise InputError(f"--model {path}: no such file")
+    if segmenter is not None and "predicted" not in masks:
+        raise InputError(f"--segmenter is used with --mask predicted, not --mask {masks[0]}")
+    return [
+        EvaluatedModel(name, path, mask, arch)
+        for (name, path), mask in zip(models, masks, strict=True)
+    ]
 
 
 @click.command()
@@ -119,21 +150,38 @@ def finetune(out: Path | None, width_mult: float | None, all_bn: bool, **options
 
 
 @click.command()
-@click.option("--model", "model_path", type=_EXISTING, required=True, help="Checkpoint.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="Checkpoint, or NAME=PATH (repeat to compare on the same crops; the first is the "
+    "reference).",
+)
 @click.option("--arch", type=_ARCHS, help="Architecture of a public checkpoint (ours need none).")
 @click.option("--bench", multiple=True, required=True, help="NAME=PATH (LMDB or folder; repeat).")
-@click.option("--mask", type=_MASKS, default="none", show_default=True)
+@click.option(
+    "--mask",
+    "masks",
+    type=_MASKS,
+    multiple=True,
+    help="Mask source: once for every --model, or once per --model in order.  [default: none]",
+)
 @click.option("--segmenter", type=_EXISTING, help="Segmentation checkpoint for --mask predicted.")
 @click.option("--protocol", type=_PROTOCOLS, default="ignore-case-symbols", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--out", type=_PATH, help="Folder for results.json (default: beside --model).")
+@click.option(
+    "--out",
+    type=_PATH,
+    help="Folder for results.json (default: beside the first --model, eval-MASK or eval-compare).",
+)
 @click.option("--save-predictions", is_flag=True, help="Also write predictions/<bench>.jsonl.")
 def evaluate(
-    model_path: Path,
+    models: tuple[str, ...],
     arch: str | None,
     bench: tuple[str, ...],
-    mask: str,
+    masks: tuple[str, ...],
     segmenter: Path | None,
     protocol: str,
     batch_size: int,
@@ -144,20 +192,23 @@ def evaluate(
     """Word accuracy and normalised edit distance on benchmarks, as papers report them.
 
     Prints one column per benchmark plus the total weighted by sample counts, and writes
-    results.json (and per-sample predictions on request).
+    results.json (and per-sample predictions on request). With several --model, each is compared
+    with the first on the same crops: the difference, its exact McNemar p-value and a 95% paired
+    bootstrap interval, per benchmark and pooled.
     """
     from textmask_ocr.recognition.benchmarks import evaluate_benchmarks
 
+    entries = evaluated_models(models, masks, arch, segmenter)
+    first = entries[0]
+    default_out = f"eval-{first.mask}" if len(entries) == 1 else "eval-compare"
     report = evaluate_benchmarks(
-        model_path,
+        entries,
         parse_benchmarks(bench),
-        arch=arch,
-        mask=mask,
-        predictor=mask_predictor(mask, segmenter),
+        predictor=mask_predictor("predicted", segmenter),
         protocol=protocol,
         batch_size=batch_size,
         num_workers=workers,
-        out=out or model_path.parent / f"eval-{mask}",
+        out=out or first.path.parent / default_out,
         save_predictions=save_predictions,
     )
     click.echo(report.table_text.rstrip("\n"))

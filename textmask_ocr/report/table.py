@@ -1,10 +1,13 @@
 """Result tables: recognition accuracy shaped like the paper's Table IV(b), and plain metric grids.
 
 :class:`ResultsTable` holds, for every method (``base``, ``RM``, ``PM``, ``real mask``) and every
-benchmark, the evaluator's counts: ``count`` words, ``correct`` words and the mean normalised edit
-distance. Columns are the benchmarks plus ``Total``, pooled over all words (so weighted by sample
-count). Each cell shows word accuracy in percent (or the edit distance) and its difference to a
-reference row, the random-mask control ``RM`` by default: ``81.30 (+5.10)``.
+benchmark it was scored on, the evaluator's counts: ``count`` words, ``correct`` words and the mean
+normalised edit distance. Columns are the benchmarks plus ``Total``, pooled over all words (so
+weighted by sample count). Each cell shows word accuracy in percent (or the edit distance) and its
+difference to a reference row, the random-mask control ``RM`` by default: ``81.30 (+5.10)``; with
+paired comparisons (same crops, :mod:`textmask_ocr.recognition.significance`) the accuracy cell
+adds the exact McNemar p-value: ``81.30 (+5.10, p < 0.001)``. A method without a score on a
+benchmark (the real-mask row where the crops have no masks) shows ``—`` there and in ``Total``.
 
 The same table renders as Markdown, as plain text for the terminal, as an HTML fragment for the
 report, and as JSON that parses back to the same numbers (:meth:`ResultsTable.from_json`).
@@ -17,10 +20,11 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.protocol import PROTOCOLS
+from textmask_ocr.recognition.significance import PairedComparison, format_p_value
 
 DEFAULT_REFERENCE = "RM"
 TOTAL = "Total"
@@ -143,21 +147,29 @@ def format_delta(delta: float, decimals: int) -> str:
     return text
 
 
+MISSING = "—"
+
+
 @dataclass(frozen=True)
 class ResultsTable:
     """Word accuracy of several methods on several benchmarks, with deltas against a reference.
 
     Attributes:
-        scores: method -> benchmark -> :class:`BenchmarkScore`, in display order. Every method has
-            every benchmark, and a benchmark has the same word count for every method.
+        scores: method -> benchmark -> :class:`BenchmarkScore`, in display order. A method may
+            lack a benchmark (shown as ``—``); a benchmark has the same word count for every
+            method that has it. Benchmarks are ordered as they first appear.
         reference: the method the deltas are taken against (``RM`` by default), or ``None``.
         protocol: how predictions were compared (one of ``recognition.protocol.PROTOCOLS``),
             named in the caption.
+        comparisons: method -> column (a benchmark or :data:`TOTAL`) -> the paired comparison
+            with the reference on the same crops (McNemar p-value, bootstrap interval).
     """
 
     scores: Mapping[str, Mapping[str, BenchmarkScore]]
     reference: str | None = DEFAULT_REFERENCE
     protocol: str = "ignore-case-symbols"
+    comparisons: Mapping[str, Mapping[str, PairedComparison]] = field(default_factory=dict)
+    _counts: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -167,44 +179,67 @@ class ResultsTable:
         scores = {method: dict(row) for method, row in self.scores.items()}
         if not scores:
             raise InputError("a results table needs at least one method")
-        benchmarks = list(next(iter(scores.values())))
+        benchmarks = list(dict.fromkeys(bench for row in scores.values() for bench in row))
         if not benchmarks:
             raise InputError("a results table needs at least one benchmark")
         if TOTAL in benchmarks:
             raise InputError(f"{TOTAL!r} is reserved for the pooled column; rename that benchmark")
         for method, row in scores.items():
-            if set(row) != set(benchmarks):
-                raise InputError(
-                    f"method {method!r} has benchmarks {sorted(row)}, expected {sorted(benchmarks)}"
-                )
+            if not row:
+                raise InputError(f"method {method!r} has no benchmark")
             for benchmark, score in row.items():
                 if not isinstance(score, BenchmarkScore):
                     raise InputError(
                         f"{method}/{benchmark}: expected a BenchmarkScore, "
                         f"got {type(score).__name__} (use ResultsTable.from_results)"
                     )
-            scores[method] = {benchmark: row[benchmark] for benchmark in benchmarks}
+            scores[method] = {bench: row[bench] for bench in benchmarks if bench in row}
+        counts: dict[str, int] = {}
         for benchmark in benchmarks:
-            counts = {method: row[benchmark].count for method, row in scores.items()}
-            if len(set(counts.values())) > 1:
-                raise InputError(f"benchmark {benchmark!r} has different word counts: {counts}")
+            found = {m: row[benchmark].count for m, row in scores.items() if benchmark in row}
+            if len(set(found.values())) > 1:
+                raise InputError(f"benchmark {benchmark!r} has different word counts: {found}")
+            counts[benchmark] = next(iter(found.values()))
         if self.reference is not None and self.reference not in scores:
             raise InputError(
                 f"reference method {self.reference!r} is not in the table "
                 f"({', '.join(scores)}); pass reference=None for no deltas"
             )
         object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "_counts", {**counts, TOTAL: sum(counts.values())})
+        comparisons = {method: dict(row) for method, row in self.comparisons.items() if row}
+        for method, row in comparisons.items():
+            for column, comparison in row.items():
+                self._check_comparison(method, column, comparison)
+        object.__setattr__(self, "comparisons", comparisons)
+
+    def _check_comparison(self, method: str, column: str, comparison: PairedComparison) -> None:
+        where = f"comparison {method}/{column}"
+        if self.reference is None or method == self.reference:
+            raise InputError(f"{where}: comparisons are against the reference row")
+        if not isinstance(comparison, PairedComparison):
+            raise InputError(f"{where}: expected a PairedComparison")
+        if method not in self.scores or column not in (*self.benchmarks, TOTAL):
+            raise InputError(f"{where}: no such row or column in the table")
+        score, reference = self.score(method, column), self.score(self.reference, column)
+        if score is None or reference is None or comparison.count != score.count:
+            raise InputError(f"{where}: does not match the scores of that cell")
+        if not math.isclose(
+            comparison.difference, score.accuracy - reference.accuracy, abs_tol=1e-9
+        ):
+            raise InputError(f"{where}: its difference disagrees with the accuracies")
 
     @classmethod
     def from_results(
         cls,
-        results: Mapping[str, Mapping[str, Mapping[str, Any]]],
+        results: Mapping[str, Mapping[str, Mapping[str, Any] | None]],
         *,
         reference: str | None = DEFAULT_REFERENCE,
         protocol: str = "ignore-case-symbols",
+        comparisons: Mapping[str, Mapping[str, PairedComparison]] | None = None,
     ) -> ResultsTable:
         """Build from the evaluator's output: ``{method: {benchmark: {"count", "correct",
-        "accuracy", "norm_edit_distance"}}}``."""
+        "accuracy", "norm_edit_distance"}}}``; a ``None`` score means "not measured"."""
         if not isinstance(results, Mapping):
             raise InputError("results must map method -> benchmark -> score")
         scores = {}
@@ -214,8 +249,9 @@ class ResultsTable:
             scores[method] = {
                 benchmark: BenchmarkScore.from_dict(values, where=f"{method}/{benchmark}")
                 for benchmark, values in row.items()
+                if values is not None
             }
-        return cls(scores, reference=reference, protocol=protocol)
+        return cls(scores, reference=reference, protocol=protocol, comparisons=comparisons or {})
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -223,44 +259,99 @@ class ResultsTable:
 
     @property
     def benchmarks(self) -> tuple[str, ...]:
-        return tuple(next(iter(self.scores.values())))
+        return tuple(bench for bench in self._counts if bench != TOTAL)
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The displayed columns: the benchmarks, and :data:`TOTAL` when there are several."""
         return self.benchmarks + ((TOTAL,) if len(self.benchmarks) > 1 else ())
 
-    def score(self, method: str, column: str) -> BenchmarkScore:
-        """The score of ``method`` on a benchmark, or pooled over all of them for :data:`TOTAL`."""
+    def count(self, column: str) -> int:
+        """Words in a benchmark, or in all of them for :data:`TOTAL`."""
+        if column not in self._counts:
+            raise InputError(
+                f"unknown benchmark {column!r}; the table has {', '.join(self._counts)}"
+            )
+        return self._counts[column]
+
+    def score(self, method: str, column: str) -> BenchmarkScore | None:
+        """The score of ``method`` on a benchmark, or pooled over all of them for :data:`TOTAL`;
+        ``None`` where the method was not scored (on that benchmark, or on one of them)."""
         if method not in self.scores:
             raise InputError(f"unknown method {method!r}; the table has {', '.join(self.methods)}")
+        self.count(column)
         row = self.scores[method]
         if column == TOTAL:
-            return BenchmarkScore.pooled(row.values())
-        if column not in row:
-            raise InputError(f"unknown benchmark {column!r}; the table has {', '.join(row)}")
-        return row[column]
+            return BenchmarkScore.pooled(row.values()) if len(row) == len(self.benchmarks) else None
+        return row.get(column)
 
     def delta(self, method: str, column: str, metric: str = "accuracy") -> float | None:
-        """``metric`` of ``method`` minus that of the reference row; ``None`` without reference."""
+        """``metric`` of ``method`` minus that of the reference row; ``None`` without reference
+        or where either row has no score."""
         if self.reference is None:
             return None
-        return self.score(method, column).value(metric) - self.score(self.reference, column).value(
-            metric
+        score, reference = self.score(method, column), self.score(self.reference, column)
+        if score is None or reference is None:
+            return None
+        return score.value(metric) - reference.value(metric)
+
+    def comparison(self, method: str, column: str) -> PairedComparison | None:
+        """The paired comparison of ``method`` with the reference on ``column``, if measured."""
+        return self.comparisons.get(method, {}).get(column)
+
+    def verdict(self, method: str, column: str) -> str:
+        """One sentence on ``method`` against the reference: "beats" only when the exact McNemar
+        p-value is below 0.05 (:data:`~textmask_ocr.recognition.significance.ALPHA`), otherwise
+        "no significant difference (p = ...)"; with both accuracies, the difference and its
+        bootstrap interval.
+
+        Raises:
+            InputError: no paired comparison was measured for that cell.
+        """
+        comparison = self.comparison(method, column)
+        if comparison is None or self.reference is None:
+            raise InputError(f"no paired comparison of {method!r} on {column!r}")
+        # a comparison exists only where both rows have a score (checked when the table is built)
+        accuracy = cast(BenchmarkScore, self.score(method, column)).accuracy
+        reference = cast(BenchmarkScore, self.score(self.reference, column)).accuracy
+        p_value = format_p_value(comparison.p_value)
+        if comparison.significant:
+            winner, loser = (
+                (method, self.reference) if comparison.difference > 0 else (self.reference, method)
+            )
+            claim = f"{winner} beats {loser}"
+        else:
+            claim = f"no significant difference between {method} and {self.reference} ({p_value})"
+        low, high = comparison.interval
+        detail = (
+            f"{method} {accuracy:.2f}% vs {self.reference} {reference:.2f}% "
+            f"({format_delta(comparison.difference, 2)} points, "
+            f"{100 * comparison.confidence:.0f}% interval [{low:+.2f}, {high:+.2f}]"
         )
+        test = f"exact McNemar on {comparison.count} words"
+        if comparison.significant:
+            return f"{column}: {claim}, {detail}; {p_value}, {test})."
+        return f"{column}: {claim}, {detail}; {test})."
 
     # ----------------------------------------------------------------------------- JSON
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: per method, each benchmark's and the total's counts, accuracy (%),
-        normalised edit distance, and deltas against the reference (``null`` without one)."""
+        normalised edit distance, deltas against the reference (``null`` without one) and the
+        paired ``comparison`` (``null`` where none); a cell without a score is ``null``."""
         rows = []
         for method in self.methods:
-            cells = {}
+            cells: dict[str, dict[str, Any] | None] = {}
             for column in (*self.benchmarks, TOTAL):
-                cell: dict[str, Any] = self.score(method, column).to_dict()
+                score = self.score(method, column)
+                if score is None:
+                    cells[column] = None
+                    continue
+                cell: dict[str, Any] = score.to_dict()
                 for metric in METRICS:
                     cell[f"delta_{metric}"] = self.delta(method, column, metric)
+                comparison = self.comparison(method, column)
+                cell["comparison"] = comparison.to_dict() if comparison else None
                 cells[column] = cell
             total = cells.pop(TOTAL)
             rows.append({"method": method, "benchmarks": cells, "total": total})
@@ -276,8 +367,23 @@ class ResultsTable:
         """Rebuild from :meth:`to_json` output (derived fields are recomputed, not trusted)."""
         try:
             results = {row["method"]: row["benchmarks"] for row in data["rows"]}
-            return cls.from_results(results, reference=data["reference"], protocol=data["protocol"])
-        except (KeyError, TypeError) as error:
+            comparisons = {
+                row["method"]: {
+                    column: PairedComparison.from_dict(
+                        cell["comparison"], where=f"{row['method']}/{column}"
+                    )
+                    for column, cell in (*row["benchmarks"].items(), (TOTAL, row["total"]))
+                    if cell is not None and cell.get("comparison") is not None
+                }
+                for row in data["rows"]
+            }
+            return cls.from_results(
+                results,
+                reference=data["reference"],
+                protocol=data["protocol"],
+                comparisons=comparisons,
+            )
+        except (KeyError, TypeError, AttributeError) as error:
             raise InputError(f"not a results-table JSON: missing or malformed {error}") from None
 
     # ----------------------------------------------------------------------------- rendering
@@ -286,24 +392,31 @@ class ResultsTable:
         spec = _metric_spec(metric)
         parts = [spec.title, PROTOCOL_PHRASES[self.protocol]]
         if self.reference is not None:
-            parts.append(f"in parentheses: difference to {self.reference}")
+            tested = metric == "accuracy" and self.comparisons
+            test = " and the exact McNemar p-value on the same words" if tested else ""
+            parts.append(f"in parentheses: difference to {self.reference}{test}")
         if len(self.benchmarks) > 1:
             parts.append(f"{TOTAL}: all words pooled")
+        if any(len(row) < len(self.benchmarks) for row in self.scores.values()):
+            parts.append(f"{MISSING}: not measured on that benchmark")
         return "; ".join(parts) + "."
 
     def _header(self) -> list[str]:
-        first = self.methods[0]
-        return ["Method"] + [
-            f"{column} (n={self.score(first, column).count})" for column in self.columns
-        ]
+        return ["Method"] + [f"{column} (n={self.count(column)})" for column in self.columns]
 
     def _cell_parts(self, method: str, column: str, metric: str, decimals: int) -> tuple[str, str]:
-        """The value and the delta text (empty on the reference row or without a reference)."""
-        value = f"{self.score(method, column).value(metric):.{decimals}f}"
+        """The value and the delta text (empty on the reference row or without a reference),
+        with the p-value of an accuracy delta; ``—`` where the method has no score."""
+        score = self.score(method, column)
+        if score is None:
+            return MISSING, ""
+        value = f"{score.value(metric):.{decimals}f}"
         delta = self.delta(method, column, metric)
         if delta is None or method == self.reference:
             return value, ""
-        return value, format_delta(delta, decimals)
+        comparison = self.comparison(method, column) if metric == "accuracy" else None
+        p_value = f", {format_p_value(comparison.p_value)}" if comparison else ""
+        return value, format_delta(delta, decimals) + p_value
 
     def to_markdown(self, metric: str = "accuracy", *, decimals: int | None = None) -> str:
         """A GitHub-flavoured Markdown table followed by its caption in italics."""
@@ -340,13 +453,20 @@ class ResultsTable:
         return self.caption(metric) + "\n" + text_grid(self._header(), rows, align)
 
     def to_html(self, metric: str = "accuracy", *, decimals: int | None = None) -> str:
-        """An HTML ``<table>`` fragment; deltas carry the class ``better`` or ``worse``, the best
-        value of each column is bold, and the reference row has the class ``reference``."""
+        """An HTML ``<table>`` fragment; deltas carry the class ``better``, ``worse`` or
+        ``neutral`` (a difference that rounds to zero, or one whose paired test is not
+        significant), the bootstrap interval is the delta's tooltip, the best value of each column
+        is bold, and the reference row has the class ``reference``."""
         spec = _metric_spec(metric)
         decimals = spec.decimals if decimals is None else decimals
         pick = max if spec.higher_is_better else min
+
+        def rounded(method: str, column: str) -> float | None:
+            score = self.score(method, column)
+            return None if score is None else round(score.value(metric), decimals)
+
         best = {
-            column: pick(round(self.score(m, column).value(metric), decimals) for m in self.methods)
+            column: pick(v for m in self.methods if (v := rounded(m, column)) is not None)
             for column in self.columns
         }
         header = "".join(f"<th scope='col'>{html.escape(text)}</th>" for text in self._header())
@@ -356,15 +476,10 @@ class ResultsTable:
             for column in self.columns:
                 value, delta = self._cell_parts(method, column, metric, decimals)
                 content = html.escape(value)
-                if round(self.score(method, column).value(metric), decimals) == best[column]:
+                if rounded(method, column) == best[column]:
                     content = f"<strong>{content}</strong>"
                 if delta:
-                    raw = self.delta(method, column, metric) or 0.0
-                    improved = raw > 0 if spec.higher_is_better else raw < 0
-                    direction = (
-                        "neutral" if delta.startswith("±") else ("better" if improved else "worse")
-                    )
-                    content += f" <span class='delta {direction}'>({html.escape(delta)})</span>"
+                    content += " " + self._delta_html(method, column, metric, delta)
                 cells.append(f"<td>{content}</td>")
             css = " class='reference'" if method == self.reference else ""
             label = html.escape(method)
@@ -376,6 +491,23 @@ class ResultsTable:
             f"<caption>{html.escape(self.caption(metric))}</caption>"
             f"<thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
+
+    def _delta_html(self, method: str, column: str, metric: str, delta: str) -> str:
+        raw = self.delta(method, column, metric) or 0.0
+        improved = raw > 0 if _metric_spec(metric).higher_is_better else raw < 0
+        comparison = self.comparison(method, column) if metric == "accuracy" else None
+        if delta.startswith("±") or (comparison is not None and not comparison.significant):
+            direction = "neutral"
+        else:
+            direction = "better" if improved else "worse"
+        title = ""
+        if comparison is not None:
+            low, high = comparison.interval
+            title = (
+                f" title='{100 * comparison.confidence:.0f}% bootstrap interval of the "
+                f"difference: [{low:+.2f}, {high:+.2f}] points'"
+            )
+        return f"<span class='delta {direction}'{title}>({html.escape(delta)})</span>"
 
 
 @dataclass(frozen=True)
