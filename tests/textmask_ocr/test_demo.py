@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from textmask_ocr.demo import BUDGETS, run_demo
+from textmask_ocr.demo.stages import StageRunner
+from textmask_ocr.engine.trainer import Trainer
 from textmask_ocr.recognition.benchmarks import EvaluatedModel, evaluate_benchmarks
 
 TINY = dataclasses.replace(
     BUDGETS["fast"],
     name="tiny",
-    scene_size=64,
-    train_scenes=12,
-    val_scenes=4,
+    train_words=96,
+    val_words=24,
+    test_words=40,
+    seg_train_words=32,
+    seg_val_words=8,
+    seg_crop_size=(32, 64),
     seg_width=1 / 32,
     seg_batch=4,
     phase1_steps=3,
     phase2_steps=2,
-    crop_height=32,
-    train_words=96,
-    val_words=24,
-    test_words=40,
     base_width=0.125,
+    base_hidden=16,
     base_steps=6,
     base_batch=16,
     finetune_steps=3,
@@ -41,16 +44,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _rows(out: Path) -> dict[str, dict]:
+    table = json.loads((out / "results.json").read_text())["table"]
+    return {row["method"]: row for row in table["rows"]}
+
+
 def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     results = json.loads((demo_run / "results.json").read_text())
-    table = results["table"]
-    assert [row["method"] for row in table["rows"]] == ["base", "RM", "PM", "real mask"]
-    assert set(results["segmentation"]) == {"mgnet", "unet"}
+    assert list(_rows(demo_run)) == ["base", "RM", "PM", "real mask"]
+    assert set(results["segmentation"]) == {"mgnet-skip"}
+    assert 0.0 <= results["segmentation"]["mgnet-skip"]["f1"] <= 1.0
     assert (demo_run / "table.md").read_text().count("|") > 10
     for run in ("recognizers/base", "recognizers/finetune_rm", "recognizers/finetune_pm"):
-        assert (demo_run / run / "metrics.jsonl").is_file() and (
-            demo_run / run / "config.json"
-        ).is_file()
+        assert (demo_run / run / "metrics.jsonl").is_file()
+        assert (demo_run / run / "config.json").is_file()
     assert (demo_run / "config.json").is_file() and (demo_run / "metrics.jsonl").is_file()
     html = (demo_run / "report.html").read_text()
     HTMLParser().feed(html)
@@ -60,14 +67,11 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
 
 def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:
     """Each fine-tuned row equals `textmask-ocr evaluate` on the same checkpoint and crops."""
-    rows = {
-        row["method"]: row["benchmarks"]["synthetic test"]
-        for row in json.loads((demo_run / "results.json").read_text())["table"]["rows"]
-    }
+    rows = {name: row["benchmarks"]["synthetic test"] for name, row in _rows(demo_run).items()}
     data = demo_run / "data"
     for method, folder, mask, crops in (
         ("RM", "finetune_rm", "random", data / "words_test"),
-        ("PM", "finetune_pm", "predicted", data / "words_test_pm"),
+        ("PM", "finetune_pm", "predicted", data / "masks" / "mgnet-skip" / "test"),
         ("real mask", "finetune_real", "real", data / "words_test"),
     ):
         report = evaluate_benchmarks(
@@ -82,7 +86,62 @@ def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:
 
 
 def test_demo_resumes_without_redoing_finished_stages(demo_run: Path) -> None:
-    before = {path: path.stat().st_mtime_ns for path in demo_run.rglob("best.pt")}
+    before = {path: path.stat().st_mtime_ns for path in demo_run.rglob("*.pt")}
+    first = json.loads((demo_run / "results.json").read_text())
     run_demo(demo_run, TINY, seed=0, workers=0, quiet=True)
-    after = {path: path.stat().st_mtime_ns for path in demo_run.rglob("best.pt")}
-    assert before == after and len(before) >= 4
+    after = {path: path.stat().st_mtime_ns for path in demo_run.rglob("*.pt")}
+    assert before == after and len(before) >= 8
+    second = json.loads((demo_run / "results.json").read_text())
+    assert second["table"] == first["table"]
+    assert second["seconds"] == first["seconds"]  # the first run's times, not the skips'
+
+
+def test_a_demo_killed_mid_stage_redoes_that_stage(
+    demo_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill after the base CRNN wrote its first best.pt: the restart does not take the
+    half-trained model for the finished one; it trains it again, then the rest, and the table
+    is the uninterrupted run's."""
+    out = tmp_path / "demo"
+    shutil.copytree(demo_run / "data", out / "data")  # the data stage's outputs, not its record
+    real_save = Trainer.save
+
+    def killed_after_best(trainer: Trainer, name: str) -> None:
+        real_save(trainer, name)
+        if name == "best.pt" and trainer.out_dir.name == "base":
+            raise KeyboardInterrupt  # the process dies mid-stage
+
+    monkeypatch.setattr(Trainer, "save", killed_after_best)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, TINY, seed=0, workers=0, quiet=True)
+    runner = StageRunner(out)
+    assert runner.is_complete("data") and not runner.is_complete("train base CRNN")
+    assert (out / "recognizers" / "base" / "best.pt").is_file()  # what fooled the old check
+    monkeypatch.setattr(Trainer, "save", real_save)
+    run_demo(out, TINY, seed=0, workers=0, quiet=True)
+    assert runner.is_complete("train base CRNN") and runner.is_complete("evaluate")
+    assert _rows(out) == _rows(demo_run)
+
+
+def test_stage_runner_records_a_stage_only_when_its_work_returns(tmp_path: Path) -> None:
+    runner = StageRunner(tmp_path)
+    calls = []
+
+    def failing() -> None:
+        calls.append("failing")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        runner.run("stage one", failing)
+    assert not runner.is_complete("stage one")
+    assert runner.run("stage one", lambda: calls.append("ok") or 7) == 7
+    assert runner.is_complete("stage one")
+    again = StageRunner(tmp_path)
+    assert again.run("stage one", lambda: calls.append("again"), result=lambda: 8) == 8
+    assert calls == ["failing", "ok"]
+    assert again.seconds["stage one"] == runner.seconds["stage one"]
+    log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(row["stage"], row["skipped"]) for row in log] == [
+        ("stage one", False),
+        ("stage one", True),
+    ]

@@ -10,39 +10,59 @@ from typing import Any
 class DemoBudget:
     """Everything the demo's size depends on.
 
-    ``fast`` uses higher learning rates than the paper (Adam 3e-3 / 1e-3 instead of 1e-4 / 1e-5)
-    so that a few hundred steps converge; phase 2 needs a real share of the steps, since its
-    guided decoders start from weights that phase 1 only ever showed zero guidance.
+    The segmenter learns from data the recognizer never sees, as in the paper (where it learns
+    from real pixel-level annotations and the recognizer from Synth90k): word crops of the
+    ``wide`` style (a wider appearance range than the recognizer's words, see
+    :data:`~textmask_ocr.data.synth.crops.WORD_STYLES`) and, where the budget has them,
+    synthetic scenes. ``fast`` uses higher learning rates than the paper so that a few hundred
+    steps converge.
 
-    Scenes and the segmenters:
-        scene_size, train_scenes, val_scenes: synthetic scenes (square) for MGNet and U-Net.
-        scene_font: font size range as a fraction of the scene side; scene_words: words per scene.
-        seg_width: channel multiplier of MGNet and U-Net (1.0 = the paper's network).
-        seg_batch, phase1_steps, phase2_steps, phase1_lr, phase2_lr: the two-phase recipe.
-        crop_height: word crops are resized to this height (a multiple of 16) for the segmenter.
-    Word crops and the recognizers:
-        train_words, val_words, test_words: synthetic crops (train / validation / held-out test).
-        base_width, base_steps, base_batch, base_lr: the stand-in base CRNN trained from scratch.
+    Recognizer words:
+        train_words, val_words, test_words: synthetic crops of the ``recognizer`` style
+            (train / validation / held-out test, different seeds).
+        recognizer_fonts: ``system`` (the system's fonts) or ``all`` (also those of installed
+            Python packages, e.g. the ``fonts`` extra); the segmenter's crops use all of them.
+    Segmenter data and the segmenters:
+        seg_style: the synthetic style of the segmenter's crops.
+        seg_train_words, seg_val_words: its training and validation crops.
+        seg_crop_size: (height, width) the segmenter learns crops at (multiples of 16; wider
+            crops are shrunk to fit, narrower ones padded).
+        train_scenes, val_scenes, scene_size, scene_font, scene_words: synthetic scenes mixed
+            into the segmenter's training data (0 scenes: crops only).
+        segmenters: the architectures trained; the first one's masks make the ``PM`` row, the
+            others add ``PM (<arch>)`` rows.
+        seg_width: channel multiplier of the segmenters (1.0 = the paper's network).
+        seg_batch, phase1_steps, phase2_steps, phase1_lr, phase2_lr: the two-phase recipe
+            (single-branch U-Net: phase 1 only).
+    The base recognizer and the fine-tuning:
+        base_width, base_hidden, base_steps, base_batch, base_lr: the stand-in base CRNN trained
+            from scratch (width multiplier, LSTM size, schedule).
         finetune_steps, finetune_batch, finetune_lr: each mask run (input layer only).
     """
 
     name: str
-    scene_size: int
+    train_words: int
+    val_words: int
+    test_words: int
+    recognizer_fonts: str
+    seg_style: str
+    seg_train_words: int
+    seg_val_words: int
+    seg_crop_size: tuple[int, int]
     train_scenes: int
     val_scenes: int
+    scene_size: int
     scene_font: tuple[float, float]
     scene_words: tuple[int, int]
+    segmenters: tuple[str, ...]
     seg_width: float
     seg_batch: int
     phase1_steps: int
     phase2_steps: int
     phase1_lr: float
     phase2_lr: float
-    crop_height: int
-    train_words: int
-    val_words: int
-    test_words: int
     base_width: float
+    base_hidden: int
     base_steps: int
     base_batch: int
     base_lr: float
@@ -57,47 +77,59 @@ class DemoBudget:
 BUDGETS: dict[str, DemoBudget] = {
     "fast": DemoBudget(
         name="fast",
+        train_words=15_000,
+        val_words=1_000,
+        test_words=2_000,
+        recognizer_fonts="system",
+        seg_style="wide",
+        seg_train_words=4_000,
+        seg_val_words=300,
+        seg_crop_size=(32, 128),
+        train_scenes=0,
+        val_scenes=0,
         scene_size=128,
-        train_scenes=600,
-        val_scenes=60,
         scene_font=(0.15, 0.35),
         scene_words=(1, 3),
-        seg_width=0.0625,
-        seg_batch=8,
+        segmenters=("mgnet-skip",),
+        seg_width=0.125,
+        seg_batch=16,
         phase1_steps=300,
         phase2_steps=150,
         phase1_lr=3e-3,
         phase2_lr=1e-3,
-        crop_height=48,
-        train_words=15_000,
-        val_words=1_000,
-        test_words=2_000,
         base_width=0.25,
+        base_hidden=128,
         base_steps=1_400,
         base_batch=64,
         base_lr=3e-3,
-        finetune_steps=400,
+        finetune_steps=200,
         finetune_batch=64,
         finetune_lr=5e-3,
     ),
     "paper": DemoBudget(
         name="paper",
-        scene_size=512,
+        train_words=1_000_000,
+        val_words=5_000,
+        test_words=10_000,
+        recognizer_fonts="all",
+        seg_style="wide",
+        seg_train_words=200_000,
+        seg_val_words=2_000,
+        seg_crop_size=(64, 256),
         train_scenes=20_000,
         val_scenes=300,
+        scene_size=512,
         scene_font=(0.035, 0.14),
         scene_words=(3, 10),
+        segmenters=("mgnet", "mgnet-skip", "unet"),
         seg_width=1.0,
         seg_batch=8,
         phase1_steps=60_000,
         phase2_steps=20_000,
         phase1_lr=1e-4,
         phase2_lr=1e-5,
-        crop_height=64,
-        train_words=1_000_000,
-        val_words=5_000,
-        test_words=10_000,
         base_width=1.0,
+        base_hidden=256,
         base_steps=200_000,
         base_batch=128,
         base_lr=1e-3,

@@ -1,31 +1,40 @@
 """The demo pipeline: data -> segmenters -> base CRNN -> predicted masks -> RM / PM / real -> table.
 
-Every stage writes into its own folder of the output directory and is skipped when its result is
-already there, so an interrupted demo continues where it stopped. Nothing is tuned per seed: the
-same code runs for every seed and budget.
+The experiment of the paper in miniature: the segmenter learns pixel-level masks from data the
+recognizer never sees (crops of a wider appearance range, and scenes where the budget has them);
+the base recognizer learns from its own words; its new input layer is then fine-tuned with random
+(RM), predicted (PM) and ground-truth (real) masks, and every method is scored on the held-out
+synthetic crops and on any ``--bench`` sets (real word crops have no masks: their real-mask cell
+is empty), with paired significance tests against RM.
+
+Every stage is done only once its completion record exists (:class:`StageRunner`); training
+stages resume from their own checkpoints, so a demo killed anywhere continues where it stopped
+and never reports a half-trained model. Nothing is tuned per seed: the same code runs for every
+seed and budget.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
+import logging
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
-from segmentation.datasets import open_segmentation_dataset
 from textmask_ocr.atomic import atomic_write_json, atomic_write_text
 from textmask_ocr.data.lmdb_format import WordLmdb, is_lmdb_dir
 from textmask_ocr.data.mask_cache import add_masks
 from textmask_ocr.data.synth import SceneConfig, default_assets
+from textmask_ocr.data.synth.crops import WORD_STYLES
 from textmask_ocr.data.synth.writers import write_synth_scenes, write_synth_words
 from textmask_ocr.demo.budget import DemoBudget
-from textmask_ocr.demo.report import write_demo_report
-from textmask_ocr.engine.metrics_log import MetricsLog, write_config_record
+from textmask_ocr.demo.report import SEGMENTER_NAMES, write_demo_report
+from textmask_ocr.demo.stages import StageRunner
+from textmask_ocr.engine.metrics_log import write_config_record
 from textmask_ocr.masking.evaluation import validation_metrics
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.sources import DataSource
@@ -34,15 +43,49 @@ from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
-from textmask_ocr.report.table import ResultsTable
+from textmask_ocr.recognition.significance import compare_methods
+from textmask_ocr.report.table import TOTAL, ResultsTable
 
-#: The rows of the table: name -> (mask source, fine-tuning folder or None for the base model).
-METHODS: dict[str, tuple[str, str | None]] = {
-    "base": ("none", None),
-    "RM": ("random", "finetune_rm"),
-    "PM": ("predicted", "finetune_pm"),
-    "real mask": ("real", "finetune_real"),
-}
+logger = logging.getLogger(__name__)
+
+#: The name of the synthetic held-out benchmark in tables.
+SYNTHETIC_TEST = "synthetic test"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the table: how the recognizer is fed and where it was fine-tuned.
+
+    Attributes:
+        name: the row's name (``base``, ``RM``, ``PM``, ``PM (U-Net)``, ``real mask``).
+        mask: the mask source (``none``, ``random``, ``predicted``, ``real``).
+        folder: the fine-tuning run under ``recognizers/``, or ``None`` for the base model.
+        segmenter: the architecture whose masks a ``predicted`` row reads.
+    """
+
+    name: str
+    mask: str
+    folder: str | None = None
+    segmenter: str | None = None
+
+
+def demo_methods(segmenters: Sequence[str]) -> list[Method]:
+    """The table's rows: base, RM, one PM row per segmenter (the first is ``PM``), real mask."""
+    predicted = [
+        Method(
+            "PM" if i == 0 else f"PM ({SEGMENTER_NAMES.get(arch, arch)})",
+            "predicted",
+            "finetune_pm" if i == 0 else f"finetune_pm_{arch}",
+            arch,
+        )
+        for i, arch in enumerate(segmenters)
+    ]
+    return [
+        Method("base", "none"),
+        Method("RM", "random", "finetune_rm"),
+        *predicted,
+        Method("real mask", "real", "finetune_real"),
+    ]
 
 
 class DemoPaths:
@@ -58,16 +101,22 @@ class DemoPaths:
             "val": self.data / "words_val",
             "test": self.data / "words_test",
         }
-        self.segmenters = {arch: root / "segmenters" / arch for arch in ("mgnet", "unet")}
+        self.seg_words = {
+            "train": self.data / "seg_words_train",
+            "val": self.data / "seg_words_val",
+        }
         self.base = root / "recognizers" / "base"
 
-    def predicted(self, key: str) -> Path:
-        """The copy of word LMDB ``key`` (``train``, ``val``, ``test`` or a benchmark name)
-        holding MGNet's masks."""
-        return self.data / f"words_{key}_pm"
+    def segmenter(self, arch: str) -> Path:
+        return self.root / "segmenters" / arch
 
-    def finetuned(self, folder: str) -> Path:
-        return self.root / "recognizers" / folder
+    def predicted(self, key: str, arch: str) -> Path:
+        """The copy of word LMDB ``key`` (``train``, ``val``, ``test`` or a benchmark name)
+        holding the masks of segmenter ``arch``."""
+        return self.data / "masks" / arch / key
+
+    def recognizer(self, method: Method) -> Path:
+        return self.root / "recognizers" / method.folder if method.folder else self.base
 
 
 @dataclass
@@ -79,51 +128,53 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-class _Stages:
-    """Runs named stages, timing each and logging it to ``metrics.jsonl``."""
-
-    def __init__(self, root: Path, quiet: bool) -> None:
-        self.log = MetricsLog(root / "metrics.jsonl")
-        self.quiet = quiet
-        self.seconds: dict[str, float] = {}
-
-    def run(self, name: str, work: Callable[[], Any]) -> Any:
-        if not self.quiet:
-            click.echo(f"[demo] {name} ...", err=True)
-        started = time.perf_counter()
-        result = work()
-        seconds = time.perf_counter() - started
-        self.seconds[name] = seconds
-        self.log.write(
-            {"kind": "stage", "step": len(self.seconds), "stage": name, "seconds": seconds}
-        )
-        if not self.quiet:
-            click.echo(f"[demo] {name}: {seconds:.0f} s", err=True)
-        return result
-
-
 def has_masks(path: Path) -> bool:
     """Whether every crop of the LMDB at ``path`` has a ground-truth mask."""
     with WordLmdb(path) as db:
-        return db.count_masks() == db.num_samples
-
-
-def _scene_config(budget: DemoBudget) -> SceneConfig:
-    return SceneConfig(
-        size=budget.scene_size, font_size=budget.scene_font, words=budget.scene_words
-    )
+        return db.num_samples > 0 and db.count_masks() == db.num_samples
 
 
 def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, quiet: bool) -> None:
-    """Synthetic scenes and word crops; train, validation and test use different seeds."""
+    """Synthetic word crops (recognizer and segmenter styles) and scenes; every set has its own
+    seed, and each LMDB or folder appears only when complete."""
     assets = default_assets()
-    scenes = _scene_config(budget)
+    recognizer_assets = default_assets(package_fonts=budget.recognizer_fonts == "all")
+    for role, found in (("recognizer", recognizer_assets), ("segmenter", assets)):
+        families = sorted({face.family for face in found.fonts})
+        logger.info(
+            "[demo] %s fonts: %d faces of %d families (%s)",
+            role,
+            len(found.fonts),
+            len(families),
+            ", ".join(families),
+        )
     workers = max(workers, 1)  # generator processes (the DataLoaders may use none)
+    word_sets = [
+        (paths.words["train"], budget.train_words, 2, "recognizer", recognizer_assets),
+        (paths.words["val"], budget.val_words, 3, "recognizer", recognizer_assets),
+        (paths.words["test"], budget.test_words, 4, "recognizer", recognizer_assets),
+        (paths.seg_words["train"], budget.seg_train_words, 5, budget.seg_style, assets),
+        (paths.seg_words["val"], budget.seg_val_words, 6, budget.seg_style, assets),
+    ]
+    for folder, count, offset, style, fonts in word_sets:
+        if not is_lmdb_dir(folder):
+            write_synth_words(
+                folder,
+                count,
+                seed=seed * 10 + offset,
+                style=WORD_STYLES[style],
+                assets=fonts,
+                workers=workers,
+                quiet=quiet,
+            )
+    scenes = SceneConfig(
+        size=budget.scene_size, font_size=budget.scene_font, words=budget.scene_words
+    )
     for folder, count, offset in (
         (paths.scenes_train, budget.train_scenes, 0),
         (paths.scenes_val, budget.val_scenes, 1),
     ):
-        if not folder.exists():
+        if count and not folder.exists():
             write_synth_scenes(
                 folder,
                 count,
@@ -133,75 +184,53 @@ def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qui
                 workers=workers,
                 quiet=quiet,
             )
-    for folder, count, offset in (
-        (paths.words["train"], budget.train_words, 2),
-        (paths.words["val"], budget.val_words, 3),
-        (paths.words["test"], budget.test_words, 4),
-    ):
-        if not is_lmdb_dir(folder):
-            write_synth_words(
-                folder,
-                count,
-                seed=seed * 10 + offset,
-                assets=assets,
-                workers=workers,
-                quiet=quiet,
-            )
 
 
 def train_segmenter(
-    paths: DemoPaths, out: Path, arch: str, budget: DemoBudget, seed: int, workers: int, quiet: bool
+    paths: DemoPaths, arch: str, budget: DemoBudget, seed: int, workers: int, quiet: bool
 ) -> Path:
-    """Train MGNet (two phases) or the U-Net baseline (pixel branch, phase 1) on the scenes."""
-    model = out / "model.pt"
-    if model.exists():
-        return model
-    run_train_seg(
-        SegTrainSettings(
-            out=out,
-            data=[DataSource("synth", paths.scenes_train)],
-            val=DataSource("synth", paths.scenes_val),
-            arch=arch,
-            width=budget.seg_width,
-            size=budget.scene_size,
-            phases=2 if arch == "mgnet" else 1,
-            phase1_steps=budget.phase1_steps,
-            phase2_steps=budget.phase2_steps,
-            phase1_lr=budget.phase1_lr,
-            phase2_lr=budget.phase2_lr,
-            batch_size=budget.seg_batch,
-            workers=workers,
-            seed=seed,
-            eval_every=max(budget.phase1_steps // 4, 1),
-            select_best=True,
-            quiet=quiet,
-        )
+    """Train ``arch`` on the segmenter's crops (and scenes): MGNet variants in two phases, the
+    U-Net baseline in phase 1; resumes a run the last demo left unfinished."""
+    out = paths.segmenter(arch)
+    data = [DataSource("words", paths.seg_words["train"])]
+    if budget.train_scenes:
+        data.append(DataSource("synth", paths.scenes_train))
+    settings = SegTrainSettings(
+        out=out,
+        data=data,
+        val=DataSource("words", paths.seg_words["val"]),
+        arch=arch,
+        width=budget.seg_width,
+        size=budget.seg_crop_size,
+        phases=1 if arch == "unet" else 2,
+        phase1_steps=budget.phase1_steps,
+        phase2_steps=budget.phase2_steps,
+        phase1_lr=budget.phase1_lr,
+        phase2_lr=budget.phase2_lr,
+        batch_size=budget.seg_batch,
+        workers=workers,
+        seed=seed,
+        eval_every=max(budget.phase1_steps // 3, 1),
+        select_best=True,
+        resume=out if (out / "config.json").exists() else None,
+        quiet=quiet,
     )
-    return model
+    run_train_seg(settings)
+    return out / "model.pt"
 
 
-def score_segmenters(
-    checkpoints: dict[str, Path], scenes: Path, budget: DemoBudget
-) -> dict[str, dict[str, float]]:
-    """Pixel-level precision, recall, F1 and foreground IoU of each segmenter on ``scenes``."""
-    dataset = open_segmentation_dataset("synth", scenes, size=budget.scene_size)
-    scores = {}
-    for arch, checkpoint in checkpoints.items():
-        model = Segmenter.from_checkpoint(checkpoint).model
-        metrics = validation_metrics(model, dataset, phases=model.config.phases)
-        scores[arch] = {
-            key.removeprefix("text_"): value
-            for key, value in metrics.items()
-            if key.startswith("text_")
-        }
-    return scores
+def score_segmenter(checkpoint: Path, crops: Path) -> dict[str, float]:
+    """Pixel-level precision, recall, F1 and foreground IoU on held-out crops with exact masks,
+    at the segmenter's training size (padding left out)."""
+    model = Segmenter.from_checkpoint(checkpoint).model
+    dataset = DataSource("words", crops).open(size=model.config.input_size)
+    metrics = validation_metrics(model, dataset, phases=model.config.phases)
+    prefix = "text_"
+    return {key.removeprefix(prefix): v for key, v in metrics.items() if key.startswith(prefix)}
 
 
 def train_base(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, quiet: bool) -> Path:
     """The stand-in for the public pretrained CRNN: a narrow all-BN CRNN trained from scratch."""
-    checkpoint = paths.base / "best.pt"
-    if checkpoint.exists():
-        return checkpoint
     run_finetune(
         FinetuneSettings(
             out=paths.base,
@@ -210,7 +239,11 @@ def train_base(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qu
             arch="crnn",
             mask="none",
             train_layers="all",
-            arch_kwargs={"width_mult": budget.base_width, "batchnorm_everywhere": True},
+            arch_kwargs={
+                "width_mult": budget.base_width,
+                "hidden_size": budget.base_hidden,
+                "batchnorm_everywhere": True,
+            },
             optimizer="adamw",
             lr=budget.base_lr,
             weight_decay=1e-4,
@@ -220,15 +253,26 @@ def train_base(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qu
             workers=workers,
             seed=seed,
             eval_every=max(budget.base_steps // 4, 1),
+            resume=_resumable(paths.base),
             quiet=quiet,
         )
     )
-    return checkpoint
+    return paths.base / "best.pt"
+
+
+def _resumable(run: Path) -> Path | None:
+    """``run`` when an earlier demo left a checkpoint there to continue from; a run folder with
+    nothing to resume (killed before its first ``last.pt``) is cleared to start afresh."""
+    if (run / "last.pt").is_file():
+        return run
+    if run.exists():
+        shutil.rmtree(run)
+    return None
 
 
 def finetune_with_mask(
     paths: DemoPaths,
-    method: str,
+    method: Method,
     base: Path,
     budget: DemoBudget,
     seed: int,
@@ -236,20 +280,19 @@ def finetune_with_mask(
     quiet: bool,
 ) -> Path:
     """Adapt the base model to RGB+mask and train its input layer under one mask source."""
-    mask, folder = METHODS[method]
-    assert folder is not None
-    out = paths.finetuned(folder)
-    if (out / "best.pt").exists():
-        return out / "best.pt"
-    predicted = mask == "predicted"
+    out = paths.recognizer(method)
+    if method.segmenter is not None:
+        train, val = (paths.predicted(key, method.segmenter) for key in ("train", "val"))
+    else:
+        train, val = paths.words["train"], paths.words["val"]
     run_finetune(
         FinetuneSettings(
             out=out,
-            train=[paths.predicted("train") if predicted else paths.words["train"]],
-            val=paths.predicted("val") if predicted else paths.words["val"],
+            train=[train],
+            val=val,
             arch="crnn",
             weights=base,
-            mask=mask,
+            mask=method.mask,
             train_layers="input",
             optimizer="adamw",
             lr=budget.finetune_lr,
@@ -258,36 +301,75 @@ def finetune_with_mask(
             batch_size=budget.finetune_batch,
             workers=workers,
             seed=seed,
-            eval_every=max(budget.finetune_steps // 3, 1),
+            eval_every=max(budget.finetune_steps // 2, 1),
+            resume=_resumable(out),
             quiet=quiet,
         )
     )
     return out / "best.pt"
 
 
+def cache_masks(paths: DemoPaths, arch: str, sources: dict[str, Path], quiet: bool) -> None:
+    """Predict segmenter ``arch``'s masks for every word LMDB of ``sources`` (resumable copies)."""
+    segmenter = Segmenter.from_checkpoint(paths.segmenter(arch) / "model.pt")
+    for key, words in sources.items():
+        target = paths.predicted(key, arch)
+        if not is_lmdb_dir(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            add_masks(words, target, segmenter.crop_masks, quiet=quiet)
+
+
 def evaluate_methods(
-    checkpoints: dict[str, Path],
-    benchmarks: Sequence[tuple[str, Path, Path]],
+    checkpoints: dict[Method, Path],
+    benchmarks: dict[str, Path],
+    paths: DemoPaths,
     workers: int,
 ) -> dict[str, dict[str, BenchmarkResult]]:
-    """Score every method on every ``(name, crops, crops with predicted masks)`` benchmark.
-
-    The real-mask row is scored only where the crops carry ground-truth masks.
-    """
+    """Score every method on every benchmark (name -> crops), keeping per-crop predictions for
+    the paired tests. A real-mask method has no score where the crops carry no masks."""
     results: dict[str, dict[str, BenchmarkResult]] = {}
     for method, checkpoint in checkpoints.items():
-        mask = METHODS[method][0]
-        model = load_base_or_adapted(checkpoint, arch="crnn", with_mask=mask != "none").eval()
-        results[method] = {}
-        for name, crops, predicted in benchmarks:
-            source = predicted if mask == "predicted" else crops
-            if mask == "real" and not has_masks(crops):
+        model = load_base_or_adapted(
+            checkpoint, arch="crnn", with_mask=method.mask != "none"
+        ).eval()
+        results[method.name] = {}
+        for name, crops in benchmarks.items():
+            if method.mask == "real" and not has_masks(crops):
                 continue
-            dataset = recognizer_dataset(source, model.config, mask)
-            results[method][name] = evaluate_dataset(
+            source = (
+                paths.predicted(_bench_key(name), method.segmenter) if method.segmenter else crops
+            )
+            dataset = recognizer_dataset(source, model.config, method.mask)
+            results[method.name][name] = evaluate_dataset(
                 model, dataset, name=name, num_workers=workers, keep_predictions=True
             )
     return results
+
+
+def results_table(
+    results: dict[str, dict[str, BenchmarkResult]], benchmarks: Sequence[str]
+) -> ResultsTable:
+    """The table of every method's scores (``None`` where a method has none), each compared with
+    RM on the same crops (exact McNemar, bootstrap interval), per benchmark and pooled."""
+    predictions = {
+        method: {name: result.predictions for name, result in scores.items()}
+        for method, scores in results.items()
+    }
+    return ResultsTable.from_results(
+        {
+            method: {
+                name: scores[name].metric.as_dict() if name in scores else None
+                for name in benchmarks
+            }
+            for method, scores in results.items()
+        },
+        reference="RM",
+        comparisons=compare_methods(predictions, "RM", pooled=TOTAL),
+    )
+
+
+def _bench_key(name: str) -> str:
+    return "test" if name == SYNTHETIC_TEST else name
 
 
 def run_demo(
@@ -308,9 +390,10 @@ def run_demo(
         seed: seeds every stage (data, initialisation, order).
         weights: a real base CRNN checkpoint (e.g. the public crnn.pth) used instead of training
             the stand-in.
-        benches: extra ``(name, LMDB)`` benchmarks (predicted masks are cached for them).
+        benches: extra ``(name, LMDB)`` benchmarks, e.g. real word crops (masks are predicted for
+            them; never trained on).
         workers: DataLoader / generator worker processes.
-        quiet: no progress bars or stage lines.
+        quiet: no progress bars.
     """
     torch.manual_seed(seed)
     paths = DemoPaths(Path(out))
@@ -324,77 +407,60 @@ def run_demo(
             "benches": {name: str(path) for name, path in benches},
         },
     )
-    stages = _Stages(paths.root, quiet)
+    stages = StageRunner(paths.root)
     stages.run("data", lambda: make_data(paths, budget, seed, workers, quiet))
-    segmenters = {
-        arch: stages.run(
+    for arch in budget.segmenters:
+        stages.run(
             f"train {arch}",
-            lambda arch=arch: train_segmenter(
-                paths, paths.segmenters[arch], arch, budget, seed, workers, quiet
-            ),
+            lambda arch=arch: train_segmenter(paths, arch, budget, seed, workers, quiet),
+            result=lambda arch=arch: paths.segmenter(arch) / "model.pt",
         )
-        for arch in ("mgnet", "unet")
-    }
     segmentation = stages.run(
-        "score segmenters", lambda: score_segmenters(segmenters, paths.scenes_val, budget)
+        "score segmenters",
+        lambda: {
+            arch: score_segmenter(paths.segmenter(arch) / "model.pt", paths.words["test"])
+            for arch in budget.segmenters
+        },
     )
     base = weights or stages.run(
-        "train base CRNN", lambda: train_base(paths, budget, seed, workers, quiet)
+        "train base CRNN",
+        lambda: train_base(paths, budget, seed, workers, quiet),
+        result=lambda: paths.base / "best.pt",
     )
-    segmenter = Segmenter.from_checkpoint(segmenters["mgnet"])
     sources = {**paths.words, **dict(benches)}
-
-    def cache_masks() -> None:
-        for key, words in sources.items():
-            if not is_lmdb_dir(paths.predicted(key)):
-                add_masks(
-                    words,
-                    paths.predicted(key),
-                    lambda images: segmenter.crop_masks(images, height=budget.crop_height),
-                    quiet=quiet,
-                )
-
-    stages.run("predict masks", cache_masks)
-    checkpoints = {"base": base}
-    for method in ("RM", "PM", "real mask"):
-        checkpoints[method] = stages.run(
-            f"fine-tune {method}",
-            lambda method=method: finetune_with_mask(
-                paths, method, base, budget, seed, workers, quiet
-            ),
+    for arch in budget.segmenters:
+        stages.run(
+            f"predict masks {arch}", lambda arch=arch: cache_masks(paths, arch, sources, quiet)
         )
-    benchmarks = [
-        (name, sources[key], paths.predicted(key))
-        for name, key in [("synthetic test", "test"), *((name, name) for name, _ in benches)]
-    ]
-    results = stages.run("evaluate", lambda: evaluate_methods(checkpoints, benchmarks, workers))
-    complete = {  # the real-mask row only when every benchmark has ground-truth masks
-        method: {name: result.metric.as_dict() for name, result in scores.items()}
-        for method, scores in results.items()
-        if len(scores) == len(benchmarks)
-    }
-    table = ResultsTable.from_results(complete, reference="RM")
+    methods = demo_methods(budget.segmenters)
+    checkpoints: dict[Method, Path] = {methods[0]: Path(base)}
+    for method in methods[1:]:
+        checkpoints[method] = stages.run(
+            f"fine-tune {method.name}",
+            lambda method=method: finetune_with_mask(
+                paths, method, Path(base), budget, seed, workers, quiet
+            ),
+            result=lambda method=method: paths.recognizer(method) / "best.pt",
+        )
+    benchmarks = {SYNTHETIC_TEST: paths.words["test"], **dict(benches)}
+    results = stages.run(
+        "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, paths, workers)
+    )
+    table = results_table(results, list(benchmarks))
     atomic_write_json(
         {"table": table.to_json(), "segmentation": segmentation, "seconds": stages.seconds},
         paths.root / "results.json",
     )
     atomic_write_text(table.to_markdown() + "\n", paths.root / "table.md")
-    stages.run(
-        "report",
-        lambda: write_demo_report(
-            paths.root / "report.html",
-            table=table,
-            results=results,
-            segmentation=segmentation,
-            segmenter=segmenter,
-            paths=paths,
-            recognizer_runs={
-                method: paths.finetuned(folder) if folder else paths.base
-                for method, (_, folder) in METHODS.items()
-            },
-            budget=budget,
-            seconds=stages.seconds,
-        ),
+    write_demo_report(  # always rewritten: cheap, and it shows every stage's time
+        paths.root / "report.html",
+        table=table,
+        results=results,
+        segmentation=segmentation,
+        paths=paths,
+        methods=methods,
+        budget=budget,
+        seconds=stages.seconds,
     )
     return DemoResult(table, segmentation, stages.seconds)
 

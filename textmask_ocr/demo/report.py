@@ -1,9 +1,9 @@
-"""The demo's ``report.html``: the table, training curves, word and scene example grids."""
+"""The demo's ``report.html``: the table, significance, training curves, word example grid."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,17 +13,17 @@ from textmask_ocr.data.lmdb_format import WordLmdb, decode_image
 from textmask_ocr.engine.metrics_log import MetricsLog
 from textmask_ocr.recognition.evaluation import BenchmarkResult
 from textmask_ocr.report.charts import training_curves
-from textmask_ocr.report.examples import SceneExample, SceneGrid, WordExample, WordExampleGrid
+from textmask_ocr.report.examples import WordExample, WordExampleGrid
 from textmask_ocr.report.html import write_report
-from textmask_ocr.report.table import MetricTable, ResultsTable
+from textmask_ocr.report.table import TOTAL, MetricTable, ResultsTable
 
 if TYPE_CHECKING:
     from textmask_ocr.demo.budget import DemoBudget
-    from textmask_ocr.demo.pipeline import DemoPaths
-    from textmask_ocr.masking.predictor import Segmenter
+    from textmask_ocr.demo.pipeline import DemoPaths, Method
 
 WORD_EXAMPLES = 12
-SCENE_EXAMPLES = 6
+#: Display names of the segmenter architectures.
+SEGMENTER_NAMES = {"mgnet": "MGNet", "mgnet-skip": "MGNet-skip", "unet": "U-Net"}
 
 
 def _log(folder: Path) -> list[dict[str, Any]]:
@@ -44,20 +44,24 @@ def pick_examples(results: Mapping[str, BenchmarkResult], count: int = WORD_EXAM
 
 
 def word_examples(
-    results: Mapping[str, Mapping[str, BenchmarkResult]], paths: DemoPaths, bench: str
+    results: Mapping[str, Mapping[str, BenchmarkResult]],
+    crops: Path,
+    masks: Path,
+    bench: str,
 ) -> WordExampleGrid:
-    """The Fig. 9-style grid of test crops with the predicted mask and each method's reading."""
+    """The Fig. 9-style grid of ``bench`` crops with the predicted mask and each method's
+    reading (``crops``: the benchmark's LMDB; ``masks``: its copy with the PM row's masks)."""
     per_method = {method: scores[bench] for method, scores in results.items() if bench in scores}
     rows = {m: {row["key"]: row for row in r.predictions} for m, r in per_method.items()}
     examples = []
-    with WordLmdb(paths.words["test"]) as crops, WordLmdb(paths.predicted("test")) as masks:
+    with WordLmdb(crops) as crop_db, WordLmdb(masks) as mask_db:
         for key in pick_examples(per_method):
-            sample = crops.read(key)
-            mask = masks.read(key).mask
+            sample = crop_db.read(key)
+            mask = mask_db.read(key).mask
             examples.append(
                 WordExample(
                     image=decode_image(sample.image),
-                    truth=crops.decode_label(key, sample.label),
+                    truth=crop_db.decode_label(key, sample.label),
                     predictions={m: rows[m][key]["prediction"] for m in ("base", "RM", "PM")},
                     mask=Image.open(io.BytesIO(mask)) if mask else None,
                     name=f"#{key}",
@@ -66,43 +70,26 @@ def word_examples(
     return WordExampleGrid(examples, methods=["base", "RM", "PM"])
 
 
-def scene_examples(segmenter: Segmenter, scenes: Path) -> list[SceneExample]:
-    """MGNet's pixel and region masks on a few held-out scenes, beside the ground truth."""
-    images = sorted((scenes / "images").glob("*.png"))[:SCENE_EXAMPLES]
-    predictions = segmenter.predict(images)
-    return [
-        SceneExample(
-            image=Image.open(path).convert("RGB"),
-            pixel_mask=prediction.text,
-            region_mask=prediction.region,
-            truth_pixel_mask=Image.open(scenes / "pixel_masks" / path.name),
-            truth_region_mask=Image.open(scenes / "region_masks" / path.name),
-            name=path.stem,
-        )
-        for path, prediction in zip(images, predictions, strict=True)
-    ]
-
-
 def write_demo_report(
     path: Path,
     *,
     table: ResultsTable,
     results: Mapping[str, Mapping[str, BenchmarkResult]],
     segmentation: Mapping[str, Mapping[str, float]],
-    segmenter: Segmenter,
     paths: DemoPaths,
-    recognizer_runs: Mapping[str, Path],
+    methods: Sequence[Method],
     budget: DemoBudget,
     seconds: Mapping[str, float],
 ) -> Path:
-    """Assemble ``report.html`` from the demo's outputs (``recognizer_runs``: method -> run
-    folder, for the training curves)."""
-    recognizer_logs = {name: _log(folder) for name, folder in recognizer_runs.items()}
-    segmenter_logs = {
-        "MGNet phase 1": _log(paths.segmenters["mgnet"] / "phase1"),
-        "MGNet phase 2": _log(paths.segmenters["mgnet"] / "phase2"),
-        "U-Net": _log(paths.segmenters["unet"] / "phase1"),
-    }
+    """Assemble ``report.html`` from the demo's outputs."""
+    recognizer_logs = {method.name: _log(paths.recognizer(method)) for method in methods}
+    segmenter_logs = {}
+    for arch in budget.segmenters:
+        name = SEGMENTER_NAMES.get(arch, arch)
+        for phase in (1, 2):
+            folder = paths.segmenter(arch) / f"phase{phase}"
+            if folder.is_dir():
+                segmenter_logs[f"{name} phase {phase}"] = _log(folder)
     curves = [
         training_curves(
             recognizer_logs, metric="loss", title="Recognizer training loss", log_y=True
@@ -115,30 +102,27 @@ def write_demo_report(
             segmenter_logs, metric="text_f1", kind="val", title="Validation F1 (pixel mask)"
         ),
     ]
-    bench = table.benchmarks[0]
-    pm, rm = table.score("PM", bench).accuracy, table.score("RM", bench).accuracy
-    verdict = "beats" if pm > rm else "does not beat"
-    notes = [
-        f"On {bench}, the predicted mask (PM) {verdict} the random mask (RM): "
-        f"{pm:.2f}% vs {rm:.2f}% word accuracy ({pm - rm:+.2f} points). Budget '{budget.name}'.",
-    ]
+    notes = [table.verdict("PM", column) for column in (*table.benchmarks, TOTAL)]
+    notes.append(f"Budget '{budget.name}'; paired tests against RM on the same crops.")
     seg_rows = {
-        name: {
-            key: 100 * segmentation[arch][key]
-            for key in ("precision", "recall", "f1", "foreground_iou")
+        SEGMENTER_NAMES.get(arch, arch): {
+            key: 100 * scores[key] for key in ("precision", "recall", "f1", "foreground_iou")
         }
-        for name, arch in (("MGNet", "mgnet"), ("U-Net", "unet"))
+        for arch, scores in segmentation.items()
     }
+    bench = table.benchmarks[0]
+    primary = next(method for method in methods if method.name == "PM")
     return write_report(
         path,
         title="textmask_ocr demo: text masks for CRNN",
         table=table,
         curves=curves,
-        examples=word_examples(results, paths, bench),
-        scenes=SceneGrid(scene_examples(segmenter, paths.scenes_val), max_side=160),
+        examples=word_examples(
+            results, paths.words["test"], paths.predicted("test", primary.segmenter), bench
+        ),
         notes=notes,
         segmentation=MetricTable(
-            seg_rows, caption="Held-out synthetic scenes, pixel-level mask (%)"
+            seg_rows, caption="Held-out synthetic test crops, pixel-level mask (%)"
         ),
         details={**{f"time: {k}": f"{v:.0f} s" for k, v in seconds.items()}, **budget.record()},
     )

@@ -288,7 +288,8 @@ def run_finetune(
     settings.validate()
     context = context or DistributedContext.from_environment()
     torch.manual_seed(settings.seed)
-    model = build_model(settings).to(context.device)
+    # channels_last: the convolutions run 1.5-2x faster on CPUs (oneDNN) and on GPUs with AMP
+    model = build_model(settings).to(context.device, memory_format=torch.channels_last)
     parameters = freeze_for(model, settings.train_layers)
     optimizer, scheduler = build_optimizer(settings, parameters)
 
