@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from textmask_ocr import __version__
+from textmask_ocr._version import __version__
 from textmask_ocr.errors import InputError
 
 # command name -> "module:attribute" (relative to textmask_ocr.cli)
