@@ -16,7 +16,8 @@ from segmentation.configs import normalize_image
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.engine import save_checkpoint
 from textmask_ocr.errors import InputError
-from textmask_ocr.masking.predictor import Segmenter, crop_mask_predictor, image_to_tensor
+from textmask_ocr.imaging import image_to_tensor
+from textmask_ocr.masking.predictor import Segmenter, crop_mask_predictor
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -115,31 +116,6 @@ def test_every_image_form_gives_the_same_prediction(segmenter: Segmenter, tmp_pa
     predictions = segmenter.predict(forms)
     for prediction in predictions[1:]:
         np.testing.assert_array_equal(prediction.text, predictions[0].text)
-
-
-def test_transparency_is_composited_over_white() -> None:
-    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
-    rgba[..., 0] = 200
-    rgba[..., 3] = [[0, 255], [51, 255]]
-    tensor = image_to_tensor(rgba)
-    assert torch.allclose(tensor[:, 0, 0], torch.ones(3))
-    expected = torch.tensor([200 / 255 * 0.2 + 0.8, 0.8, 0.8])
-    assert torch.allclose(tensor[:, 1, 0], expected)
-    assert torch.equal(image_to_tensor(Image.fromarray(rgba)), tensor)
-
-
-def test_bad_images_are_input_errors(tmp_path: Path) -> None:
-    (tmp_path / "junk.png").write_bytes(b"not a png")
-    with pytest.raises(InputError, match=r"junk\.png: cannot read image"):
-        image_to_tensor(tmp_path / "junk.png")
-    with pytest.raises(InputError, match="file not found"):
-        image_to_tensor(tmp_path / "absent.png")
-    with pytest.raises(InputError, match="must be uint8, uint16, bool or float"):
-        image_to_tensor(np.zeros((4, 4), dtype=np.int32))
-    with pytest.raises(InputError, match=r"\(H, W\) or \(H, W, 1-4\)"):
-        image_to_tensor(np.zeros((4, 4, 5), dtype=np.uint8))
-    with pytest.raises(InputError, match="float \\(C, H, W\\)"):
-        image_to_tensor(torch.zeros(4, 4))
 
 
 def test_phase_one_checkpoints_run_open_loop(tmp_path: Path) -> None:

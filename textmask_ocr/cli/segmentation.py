@@ -223,7 +223,8 @@ def segment(
     and <name>_overlay.png into OUT, at each image's size. Unreadable files are reported and
     skipped; the exit code is 1 when any was.
     """
-    from textmask_ocr.masking.predictor import Segmenter, image_to_tensor
+    from textmask_ocr.imaging import image_to_tensor
+    from textmask_ocr.masking.predictor import Segmenter
     from textmask_ocr.masking.scene_outputs import write_scene_outputs
     from textmask_ocr.progress import track
 

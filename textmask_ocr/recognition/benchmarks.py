@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from torch import nn
 
 from recognizers import Prediction, load_recognizer, read_checkpoint
@@ -17,6 +16,7 @@ from textmask_ocr.atomic import atomic_write_json, atomic_write_text
 from textmask_ocr.engine import DistributedContext
 from textmask_ocr.engine.metrics_log import write_config_record
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import image_to_pil, mask_to_pil
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.mask_sources import MaskPredictor
@@ -107,15 +107,6 @@ def _mask_file(mask_dir: Path, image: Path) -> Path:
     return matches[0]
 
 
-def _open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except OSError as error:
-        raise InputError(f"{path}: not a readable image ({error})") from None
-
-
 def recognize_files(
     model_path: str | os.PathLike[str],
     images: Sequence[Path],
@@ -130,10 +121,10 @@ def recognize_files(
     recognizer = MaskedRecognizer(model, segmenter=predictor)
     masks: list[Any] | None = None
     if model.config.mask_channel and mask_dir is not None:
-        masks = [_open_image(_mask_file(mask_dir, path)) for path in images]
+        masks = [mask_to_pil(_mask_file(mask_dir, path)) for path in images]
     elif model.config.mask_channel and predictor is None:
         raise InputError(
             f"{model_path}: this recognizer reads a mask: pass --mask-dir or --segmenter"
         )
-    crops = [_open_image(path) for path in images]
+    crops = [image_to_pil(path) for path in images]
     yield from zip(images, recognizer.recognize(crops, masks, batch_size=batch_size), strict=True)

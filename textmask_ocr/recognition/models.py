@@ -27,8 +27,9 @@ from recognizers import (
 )
 from textmask_ocr.engine.checkpoint import save_checkpoint
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import ImageInput, image_to_pil
 from textmask_ocr.recognition.mask_sources import MaskPredictor
-from textmask_ocr.recognition.preprocess import ImageLike, batch_inputs, to_pil
+from textmask_ocr.recognition.preprocess import batch_inputs
 
 
 def load_base_or_adapted(
@@ -120,7 +121,7 @@ class MaskedRecognizer:
     @torch.no_grad()
     def recognize(
         self,
-        images: Sequence[ImageLike],
+        images: Sequence[ImageInput],
         masks: Sequence[Any] | None = None,
         *,
         batch_size: int = 64,
@@ -140,7 +141,7 @@ class MaskedRecognizer:
             raise ValueError(f"{len(images)} images but {len(masks)} masks")
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            chunk = [to_pil(image) for image in images[start : start + batch_size]]
+            chunk = [image_to_pil(image) for image in images[start : start + batch_size]]
             chunk_masks = self._masks_for(chunk, masks, start)
             inputs = batch_inputs(chunk, self.config, chunk_masks).to(self.device)
             predictions.extend(self.codec.decode(*self.model.predict(inputs)))
