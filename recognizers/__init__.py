@@ -19,7 +19,13 @@ This package never imports ``textmask_ocr``; the application layer composes it.
 
 from __future__ import annotations
 
-from recognizers.adapter import adapt_input_conv, add_mask_channel, input_conv_names, input_layers
+from recognizers.adapter import (
+    adapt_input_conv,
+    add_mask_channel,
+    input_conv_names,
+    input_layers,
+    mask_is_ignored,
+)
 from recognizers.aster import ASTER
 from recognizers.builders import aster, crnn, recognizer_config
 from recognizers.checkpoints import (
@@ -68,6 +74,7 @@ __all__ = [
     "input_layers",
     "load_recognizer",
     "load_state_dict_strict",
+    "mask_is_ignored",
     "read_checkpoint",
     "recognizer_config",
     "remap_alphabet",

@@ -225,7 +225,7 @@ def through_recognition(image: object) -> np.ndarray:
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Segmenter:
     checkpoint = tmp_path_factory.mktemp("seg") / "tiny.pt"
-    return Segmenter.from_checkpoint(save_tiny_checkpoint(checkpoint, tiny_model()), device="cpu")
+    return Segmenter.from_pretrained(save_tiny_checkpoint(checkpoint, tiny_model()), device="cpu")
 
 
 def through_segmentation(segmenter: Segmenter, image: object) -> np.ndarray:

@@ -31,7 +31,7 @@ def add_masks(lmdb_path: Path, out: Path, segmenter: Path, batch_size: int, quie
     from textmask_ocr.masking.predictor import Segmenter
 
     started = time.perf_counter()
-    predictor = Segmenter.from_checkpoint(segmenter)
+    predictor = Segmenter.from_pretrained(segmenter)
     count = add_predicted_masks(
         lmdb_path, out, predictor.crop_masks, batch_size=batch_size, quiet=quiet
     )

@@ -187,7 +187,7 @@ def score_segmenters(
     dataset = open_segmentation_dataset("synth", scenes, size=budget.scene_size)
     scores = {}
     for arch, checkpoint in checkpoints.items():
-        model = Segmenter.from_checkpoint(checkpoint).model
+        model = Segmenter.from_pretrained(checkpoint).model
         metrics = validation_metrics(model, dataset, phases=model.config.phases)
         scores[arch] = {
             key.removeprefix("text_"): value
@@ -341,7 +341,7 @@ def run_demo(
     base = weights or stages.run(
         "train base CRNN", lambda: train_base(paths, budget, seed, workers, quiet)
     )
-    segmenter = Segmenter.from_checkpoint(segmenters["mgnet"])
+    segmenter = Segmenter.from_pretrained(segmenters["mgnet"])
     sources = {**paths.words, **dict(benches)}
 
     def cache_masks() -> None:

@@ -112,7 +112,7 @@ class Segmenter:
         self.threshold = threshold
 
     @classmethod
-    def from_checkpoint(
+    def from_pretrained(
         cls,
         path: str | os.PathLike[str],
         device: str | torch.device | None = None,
@@ -288,7 +288,7 @@ class CropMaskPredictor:
     @property
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
-            self._segmenter = Segmenter.from_checkpoint(self.path, device=self.device)
+            self._segmenter = Segmenter.from_pretrained(self.path, device=self.device)
         return self._segmenter
 
     def __call__(self, crops: Sequence[ImageInput]) -> list[Image.Image]:
