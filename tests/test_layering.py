@@ -62,3 +62,16 @@ def test_application_modules_never_import_the_package_face() -> None:
         if "textmask_ocr" in imported_modules(path)
     ]
     assert offending == []
+
+
+def test_only_the_command_line_layer_uses_click() -> None:
+    """Library code logs or warns; only ``textmask_ocr/cli`` prints (through click)."""
+    cli = ROOT / "textmask_ocr" / "cli"
+    offending = [
+        str(path.relative_to(ROOT))
+        for package in ("textmask_ocr", "recognizers", "segmentation")
+        for path in sources(package)
+        if cli not in path.parents
+        and any(name == "click" or name.startswith("click.") for name in imported_modules(path))
+    ]
+    assert offending == []

@@ -129,6 +129,7 @@ def finetune(out: Path | None, width_mult: float | None, all_bn: bool, **options
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", type=_PATH, help="Folder for results.json (default: beside --model).")
 @click.option("--save-predictions", is_flag=True, help="Also write predictions/<bench>.jsonl.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
 def evaluate(
     model_path: Path,
     arch: str | None,
@@ -140,6 +141,7 @@ def evaluate(
     workers: int,
     out: Path | None,
     save_predictions: bool,
+    quiet: bool,
 ) -> None:
     """Word accuracy and normalised edit distance on benchmarks, as papers report them.
 
@@ -159,6 +161,7 @@ def evaluate(
         num_workers=workers,
         out=out or model_path.parent / f"eval-{mask}",
         save_predictions=save_predictions,
+        quiet=quiet,
     )
     click.echo(report.table_text.rstrip("\n"))
     click.echo(f"results written to {report.results_path}")

@@ -8,13 +8,13 @@ same code runs for every seed and budget.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
 from segmentation.datasets import open_segmentation_dataset
@@ -35,6 +35,8 @@ from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_datase
 from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
 from textmask_ocr.report.table import ResultsTable
+
+logger = logging.getLogger(__name__)
 
 #: The rows of the table: name -> (mask source, fine-tuning folder or None for the base model).
 METHODS: dict[str, tuple[str, str | None]] = {
@@ -89,7 +91,7 @@ class _Stages:
 
     def run(self, name: str, work: Callable[[], Any]) -> Any:
         if not self.quiet:
-            click.echo(f"[demo] {name} ...", err=True)
+            logger.info("[demo] %s ...", name)
         started = time.perf_counter()
         result = work()
         seconds = time.perf_counter() - started
@@ -98,7 +100,7 @@ class _Stages:
             {"kind": "stage", "step": len(self.seconds), "stage": name, "seconds": seconds}
         )
         if not self.quiet:
-            click.echo(f"[demo] {name}: {seconds:.0f} s", err=True)
+            logger.info("[demo] %s: %.0f s", name, seconds)
         return result
 
 
@@ -269,6 +271,7 @@ def evaluate_methods(
     checkpoints: dict[str, Path],
     benchmarks: Sequence[tuple[str, Path, Path]],
     workers: int,
+    quiet: bool = False,
 ) -> dict[str, dict[str, BenchmarkResult]]:
     """Score every method on every ``(name, crops, crops with predicted masks)`` benchmark.
 
@@ -285,7 +288,12 @@ def evaluate_methods(
                 continue
             dataset = recognizer_dataset(source, model.config, mask)
             results[method][name] = evaluate_dataset(
-                model, dataset, name=name, num_workers=workers, keep_predictions=True
+                model,
+                dataset,
+                name=name,
+                num_workers=workers,
+                keep_predictions=True,
+                quiet=quiet,
             )
     return results
 
@@ -367,7 +375,9 @@ def run_demo(
         (name, sources[key], paths.predicted(key))
         for name, key in [("synthetic test", "test"), *((name, name) for name, _ in benches)]
     ]
-    results = stages.run("evaluate", lambda: evaluate_methods(checkpoints, benchmarks, workers))
+    results = stages.run(
+        "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, workers, quiet)
+    )
     complete = {  # the real-mask row only when every benchmark has ground-truth masks
         method: {name: result.metric.as_dict() for name, result in scores.items()}
         for method, scores in results.items()

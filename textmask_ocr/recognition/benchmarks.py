@@ -58,8 +58,10 @@ def evaluate_benchmarks(
     batch_size: int = 64,
     num_workers: int = 0,
     save_predictions: bool = False,
+    quiet: bool = False,
 ) -> EvaluationReport:
-    """Score a checkpoint on each ``(name, path)`` benchmark and write ``out/results.json``."""
+    """Score a checkpoint on each ``(name, path)`` benchmark and write ``out/results.json``
+    (``quiet``: no progress reports)."""
     context = DistributedContext.from_environment()
     model = load_for_mask(model_path, arch, mask).to(context.device).eval()
     results = []
@@ -76,6 +78,7 @@ def evaluate_benchmarks(
                 num_workers=num_workers,
                 context=context,
                 keep_predictions=save_predictions,
+                quiet=quiet,
             )
         )
     scores = {result.name: result.metric.as_dict() for result in results}
