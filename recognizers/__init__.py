@@ -1,7 +1,9 @@
 """Text recognizers in plain PyTorch: CRNN, ASTER, their label codecs, checkpoint loading and the
 input adapter that gives them an RGB + text-mask input.
 
-Every model built by :func:`build_recognizer` offers the same interface:
+Models are built from a config by :func:`build_recognizer`, or torchvision-style by the
+per-architecture builders :func:`crnn` and :func:`aster` (the public settings, some changed).
+Every model offers the same interface:
 
 * ``model.config``: its :class:`RecognizerConfig` (saved by :func:`checkpoint_payload`);
 * ``model(images, targets, lengths)``: training logits, CRNN (T, N, C) per frame, ASTER (N, L, C)
@@ -17,8 +19,15 @@ This package never imports ``textmask_ocr``; the application layer composes it.
 
 from __future__ import annotations
 
-from recognizers.adapter import adapt_input_conv, add_mask_channel, input_conv_names, input_layers
+from recognizers.adapter import (
+    adapt_input_conv,
+    add_mask_channel,
+    input_conv_names,
+    input_layers,
+    mask_is_ignored,
+)
 from recognizers.aster import ASTER
+from recognizers.builders import aster, crnn, recognizer_config
 from recognizers.checkpoints import (
     Checkpoint,
     LoadReport,
@@ -53,9 +62,11 @@ __all__ = [
     "RecognizerConfig",
     "adapt_input_conv",
     "add_mask_channel",
+    "aster",
     "build_codec",
     "build_recognizer",
     "checkpoint_payload",
+    "crnn",
     "ctc_loss",
     "default_cfgs",
     "infer_config",
@@ -63,7 +74,9 @@ __all__ = [
     "input_layers",
     "load_recognizer",
     "load_state_dict_strict",
+    "mask_is_ignored",
     "read_checkpoint",
+    "recognizer_config",
     "remap_alphabet",
     "sequence_cross_entropy",
 ]

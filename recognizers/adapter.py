@@ -28,6 +28,7 @@ __all__ = [
     "add_mask_channel",
     "input_conv_names",
     "input_layers",
+    "mask_is_ignored",
 ]
 
 #: PIL's 'L' conversion (ITU-R 601-2 luma): L = 0.299 R + 0.587 G + 0.114 B.
@@ -155,3 +156,18 @@ def add_mask_channel(
         )
     adapted.config = config.replace(color_mode="RGB", mask_channel=True)
     return adapted
+
+
+def mask_is_ignored(model: nn.Module) -> bool:
+    """Whether an RGB + mask model's output does not depend on its mask: every input conv's
+    mask-channel weights are zero (an adapted model with ``mask_init='zero'`` before fine-tuning).
+
+    Raises:
+        ValueError: the model has no mask channel.
+    """
+    if not model.config.mask_channel:
+        raise ValueError("the model has no mask channel")
+    return all(
+        not model.get_submodule(name).weight[:, -1].any()
+        for name in input_conv_names(model.config.arch)
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from textmask_ocr._version import __version__
 
 # Public names, imported on first use so that ``textmask-ocr --help`` does not load torch.
 _EXPORTS = {

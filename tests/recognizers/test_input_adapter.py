@@ -14,6 +14,7 @@ from recognizers import (
     default_cfgs,
     input_conv_names,
     input_layers,
+    mask_is_ignored,
 )
 from tests.recognizers.helpers import randomize_, tiny_config
 
@@ -207,3 +208,17 @@ def test_invariant_at_public_size(arch):
             expected = model(original_input, targets, lengths)
             got = adapted(adapted_input, targets, lengths)
     assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["crnn", "aster"])
+def test_mask_is_ignored_exactly_while_every_mask_weight_is_zero(arch: str) -> None:
+    model = build_recognizer(tiny_config(arch))
+    with pytest.raises(ValueError, match="no mask channel"):
+        mask_is_ignored(model)
+    assert mask_is_ignored(add_mask_channel(model, mask_init="zero"))
+    assert not mask_is_ignored(add_mask_channel(model, mask_init="mean"))
+    for name in input_conv_names(arch):  # one weight of one input conv is enough
+        adapted = add_mask_channel(model, mask_init="zero")
+        with torch.no_grad():
+            adapted.get_submodule(name).weight[0, -1, 0, 0] = 1e-6
+        assert not mask_is_ignored(adapted)

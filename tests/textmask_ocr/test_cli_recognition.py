@@ -221,4 +221,4 @@ def test_recognize_errors(rgbmask_checkpoint: Path, word_lmdbs: WordLmdbs, tmp_p
     broken.write_bytes(b"not a png")
     (empty / "broken.png").write_bytes(sorted((exported / "masks").iterdir())[0].read_bytes())
     unreadable = run_cli("recognize", broken, "--model", rgbmask_checkpoint, "--mask-dir", empty)
-    assert_one_line_error(unreadable, f"{broken}: not a readable image")
+    assert_one_line_error(unreadable, f"{broken}: cannot read image (not a known image format)")

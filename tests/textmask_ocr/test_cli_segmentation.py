@@ -76,7 +76,7 @@ def test_segment_writes_four_outputs_at_the_input_size(
     assert len(skipped) == 1 and "broken.png: cannot read image" in skipped[0]
     assert f"segmented 5 images into {out}; 1 skipped" in result.output
 
-    segmenter = Segmenter.from_checkpoint(checkpoint, device="cpu")
+    segmenter = Segmenter.from_pretrained(checkpoint, device="cpu")
     for name, image_size in sizes.items():
         text = Image.open(out / f"{name}_text.png")
         region = Image.open(out / f"{name}_region.png")

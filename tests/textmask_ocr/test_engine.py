@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ class RegressionTask:
         self.calls = state["calls"]
 
 
-def make_trainer(out: Path, max_steps: int, task: RegressionTask | None = None) -> Trainer:
+def make_trainer(
+    out: Path, max_steps: int, task: RegressionTask | None = None, *, quiet: bool = True
+) -> Trainer:
     torch.manual_seed(123)
     model = nn.Linear(4, 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
@@ -95,7 +98,7 @@ def make_trainer(out: Path, max_steps: int, task: RegressionTask | None = None) 
             checkpoint_every=5,
             best_metric="error",
             best_mode="min",
-            quiet=True,
+            quiet=quiet,
             deterministic=True,
         ),
     )
@@ -135,14 +138,44 @@ def test_resume_drops_metrics_after_the_checkpoint(tmp_path: Path) -> None:
     assert steps == sorted(steps) and steps.count(11) == 0 and steps[-1] == 12
 
 
-def test_non_finite_step_is_skipped_and_counted(tmp_path: Path) -> None:
+def test_non_finite_step_is_skipped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     trainer = make_trainer(tmp_path, 6, RegressionTask(poison_step=3))
-    trainer.fit()
+    with caplog.at_level(logging.WARNING, logger="textmask_ocr.engine"):
+        trainer.fit()
     assert trainer.skipped_steps == 1
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "step 3 skipped (non-finite loss)")
+    ]
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_rows = [row for row in rows if row["kind"] == "train"]
     assert train_rows[1]["skipped_steps"] == 1 and train_rows[1]["loss"] is not None
+
+
+def test_training_reports_progress_through_logging_and_resumes_its_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a terminal (pytest captures stderr) every step is due a line once the interval is
+    0 s; a quiet trainer says nothing."""
+    monkeypatch.setattr("textmask_ocr.progress.LOG_INTERVAL_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="textmask_ocr.progress"):
+        make_trainer(tmp_path / "quiet", 2).fit()
+        assert caplog.records == []
+        make_trainer(tmp_path / "run", 2, quiet=False).fit()
+        make_trainer(tmp_path / "run", 3, quiet=False).fit(resume_from=tmp_path / "run")
+    lines = [record.getMessage() for record in caplog.records]
+    starts = [
+        "training: 1/2 steps (50.0%), ",
+        "training: 2/2 steps (100.0%), ",
+        "training: 2/2 steps in ",
+        "training: 3/3 steps (100.0%), ",  # the resumed run goes on counting from step 2
+        "training: 3/3 steps in ",
+    ]
+    assert len(lines) == len(starts)
+    assert all(line.startswith(start) for line, start in zip(lines, starts, strict=True)), lines
+    assert all(", loss " in line for line in lines if "steps (" in line)
 
 
 def test_run_folder_has_checkpoints_config_and_metrics(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ and one preprocessing path (recognize on exported files == evaluate on the LMDB)
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -340,3 +341,18 @@ def test_compare_options_get_one_line_errors(
         "evaluate", "--bench", f"words={benchmarks.words}", "--out", tmp_path, *arguments
     )
     assert_one_line_error(result, message)
+
+
+def test_evaluation_reports_its_progress_in_words_unless_quiet(
+    benchmarks: Benchmarks, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("textmask_ocr.progress.LOG_INTERVAL_S", 0.0)  # a line at every batch
+    model = load_recognizer(benchmarks.model).eval()
+    dataset = recognizer_dataset(benchmarks.words, model.config, "real")
+    with caplog.at_level(logging.INFO, logger="textmask_ocr.progress"), one_torch_thread():
+        evaluate_dataset(model, dataset, name="words", batch_size=20)  # quiet by default
+        assert caplog.records == []
+        evaluate_dataset(model, dataset, name="words", batch_size=20, quiet=False)
+    counts = [re.match(r"evaluating words: (\d+/\d+) words", m)[1] for m in caplog.messages]
+    assert counts == ["20/64", "40/64", "60/64", "64/64", "64/64"]  # the last: the closing line
+    assert " in " in caplog.messages[-1] and "ETA" not in caplog.messages[-1]

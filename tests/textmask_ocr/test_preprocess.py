@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from recognizers import RecognizerConfig
+from textmask_ocr.imaging import image_to_pil
 from textmask_ocr.recognition.mask_sources import SampleToInput, collate_inputs, random_mask
-from textmask_ocr.recognition.preprocess import batch_inputs, model_input, to_pil
+from textmask_ocr.recognition.preprocess import batch_inputs, model_input
 
 GRAY = RecognizerConfig(arch="crnn", color_mode="L", input_size=(8, 20), alphabet="ab")
 RGB_MASK = GRAY.replace(color_mode="RGB", mask_channel=True)
@@ -56,7 +57,8 @@ def test_array_and_tensor_inputs_match_pil(kind: str) -> None:
     else:
         image = Image.fromarray((array[:, :, 0] > 128).astype(np.uint8) * 255)
         other = array[:, :, 0] > 128
-    assert np.array_equal(np.asarray(to_pil(other)), np.asarray(image.convert(to_pil(other).mode)))
+    decoded = image_to_pil(other)
+    assert np.array_equal(np.asarray(decoded), np.asarray(image.convert(decoded.mode)))
     assert torch.equal(model_input(other, GRAY), model_input(image, GRAY))
 
 

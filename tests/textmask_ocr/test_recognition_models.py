@@ -1,9 +1,11 @@
-"""``MaskedCRNN`` / ``MaskedASTER``: adapting public checkpoints, our checkpoints, recognize()."""
+"""``MaskedCRNN`` / ``MaskedASTER``: adapting public checkpoints, our checkpoints, recognize(),
+and the README's Python example."""
 
 from __future__ import annotations
 
 import io
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +13,18 @@ import pytest
 import torch
 from PIL import Image
 
-from recognizers import CheckpointError, build_codec, load_recognizer, read_checkpoint
+from recognizers import (
+    CheckpointError,
+    build_codec,
+    load_recognizer,
+    mask_is_ignored,
+    read_checkpoint,
+)
+from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.data.synth import iter_word_records
 from textmask_ocr.errors import InputError
-from textmask_ocr.recognition.models import MaskedASTER, MaskedCRNN
+from textmask_ocr.masking.predictor import Segmenter
+from textmask_ocr.recognition.models import MaskedASTER, MaskedCRNN, MaskIgnoredWarning
 from textmask_ocr.recognition.preprocess import batch_inputs
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -201,3 +211,72 @@ def test_wrong_architecture_is_refused(
     aster = load_recognizer(aster_weights, arch="aster")
     with pytest.raises(InputError, match="MaskedCRNN needs a crnn model, not aster"):
         MaskedCRNN(aster, device="cpu")
+
+
+def test_recognize_takes_one_crop_or_a_sequence(crnn_weights: Path, tmp_path: Path) -> None:
+    crops, masks = synthetic_crops()
+    masked = MaskedCRNN.from_pretrained(crnn_weights, mask_init="mean", device="cpu")
+    expected = masked.recognize(crops, masks)
+    assert isinstance(expected, list) and len(expected) == NUM_CROPS
+    path = tmp_path / "word.png"
+    crops[0].save(path)
+    # a path is one crop, not a sequence of characters
+    for one in (crops[0], path, str(path), path.read_bytes(), as_float_tensors(crops)[0]):
+        assert masked.recognize(one, masks[0]) == expected[0]
+    assert masked.recognize(tuple(crops), tuple(masks)) == expected
+    same_size = [crop.resize((40, 16)) for crop in crops]
+    stacked = torch.stack(as_float_tensors(same_size))  # (N, C, H, W): a batch
+    mask_stack = torch.stack(
+        [torch.from_numpy(np.asarray(m.resize((40, 16))) > 127) for m in masks]
+    )
+    assert masked.recognize(stacked, mask_stack) == masked.recognize(same_size, list(mask_stack))
+    with pytest.raises(ValueError, match="1 images but 2 masks"):
+        masked.recognize([crops[0]], masks[:2])
+
+
+def test_a_segmenter_given_to_an_unfinetuned_adapted_model_warns(crnn_weights: Path) -> None:
+    def segmenter(chunk: list[Image.Image]) -> list[Image.Image]:
+        return [Image.new("L", crop.size) for crop in chunk]
+
+    with pytest.warns(MaskIgnoredWarning, match="the mask has no effect"):
+        MaskedCRNN.from_pretrained(crnn_weights, segmenter=segmenter, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskIgnoredWarning)
+        MaskedCRNN.from_pretrained(crnn_weights, device="cpu")  # no segmenter: nothing to say
+        tuned = MaskedCRNN.from_pretrained(crnn_weights, mask_init="mean", device="cpu")
+        MaskedCRNN(tuned.model, segmenter=segmenter, device="cpu")
+
+
+def python_example(readme: Path) -> str:
+    """The README's Python example (the first python block after '## Python')."""
+    text = readme.read_text(encoding="utf-8")
+    section = text[text.index("## Python") :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("```", start)]
+
+
+def test_the_readme_python_example_reads_with_a_mask_that_counts(
+    crnn_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Run the example on stand-ins of the files it names: a train-seg folder and a fine-tuned
+    RGB+mask CRNN; it must not warn, and print what ``recognize`` reads with predicted masks."""
+    (tmp_path / "runs" / "mgnet").mkdir(parents=True)
+    segmenter_path = tmp_path / "runs" / "mgnet" / "model.pt"
+    save_tiny_checkpoint(segmenter_path, tiny_model())
+    finetuned = MaskedCRNN.from_pretrained(crnn_weights, mask_init="mean", device="cpu")
+    (tmp_path / "runs" / "crnn_pm").mkdir()
+    finetuned.save(tmp_path / "runs" / "crnn_pm" / "best.pt")
+    crops, _ = synthetic_crops()
+    for name, crop in zip(("word.png", "word1.png", "word2.jpg"), crops, strict=False):
+        crop.save(tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(python_example(Path(__file__).resolve().parents[2] / "README.md"), {})
+    reader = MaskedCRNN(finetuned.model, segmenter=Segmenter.from_pretrained(segmenter_path))
+    one, *several = reader.recognize(["word.png", "word1.png", "word2.jpg"])
+    assert capsys.readouterr().out.splitlines() == [
+        one.text,
+        *(f"{p.text} {p.confidence}" for p in several),
+    ]
+    assert not mask_is_ignored(reader.model)

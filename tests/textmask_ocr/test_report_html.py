@@ -229,7 +229,7 @@ def test_report_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.undo()
     assert path.read_text(encoding="utf-8") == "previous report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
-    with pytest.raises(InputError, match="cannot decode image bytes"):
+    with pytest.raises(InputError, match="image bytes: cannot read image"):
         write_report(path, title="t", examples=[WordExample(b"junk", "a", {"PM": "a"})])
     assert path.read_text(encoding="utf-8") == "previous report"
 

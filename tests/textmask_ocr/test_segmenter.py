@@ -16,7 +16,8 @@ from segmentation.configs import normalize_image
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.engine import save_checkpoint
 from textmask_ocr.errors import InputError
-from textmask_ocr.masking.predictor import Segmenter, crop_mask_predictor, image_to_tensor
+from textmask_ocr.imaging import image_to_tensor
+from textmask_ocr.masking.predictor import Segmenter, crop_mask_predictor
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -28,7 +29,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def segmenter(checkpoint: Path) -> Segmenter:
-    return Segmenter.from_checkpoint(checkpoint, device="cpu")
+    return Segmenter.from_pretrained(checkpoint, device="cpu")
 
 
 def reference_text(model: torch.nn.Module, image: torch.Tensor, phases: int = 2) -> torch.Tensor:
@@ -42,7 +43,7 @@ def random_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def test_from_checkpoint_folds_batch_norm_and_matches_the_network(
+def test_from_pretrained_folds_batch_norm_and_matches_the_network(
     segmenter: Segmenter, checkpoint: Path
 ) -> None:
     model = tiny_model()
@@ -117,34 +118,9 @@ def test_every_image_form_gives_the_same_prediction(segmenter: Segmenter, tmp_pa
         np.testing.assert_array_equal(prediction.text, predictions[0].text)
 
 
-def test_transparency_is_composited_over_white() -> None:
-    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
-    rgba[..., 0] = 200
-    rgba[..., 3] = [[0, 255], [51, 255]]
-    tensor = image_to_tensor(rgba)
-    assert torch.allclose(tensor[:, 0, 0], torch.ones(3))
-    expected = torch.tensor([200 / 255 * 0.2 + 0.8, 0.8, 0.8])
-    assert torch.allclose(tensor[:, 1, 0], expected)
-    assert torch.equal(image_to_tensor(Image.fromarray(rgba)), tensor)
-
-
-def test_bad_images_are_input_errors(tmp_path: Path) -> None:
-    (tmp_path / "junk.png").write_bytes(b"not a png")
-    with pytest.raises(InputError, match=r"junk\.png: cannot read image"):
-        image_to_tensor(tmp_path / "junk.png")
-    with pytest.raises(InputError, match="file not found"):
-        image_to_tensor(tmp_path / "absent.png")
-    with pytest.raises(InputError, match="must be uint8, uint16, bool or float"):
-        image_to_tensor(np.zeros((4, 4), dtype=np.int32))
-    with pytest.raises(InputError, match=r"\(H, W\) or \(H, W, 1-4\)"):
-        image_to_tensor(np.zeros((4, 4, 5), dtype=np.uint8))
-    with pytest.raises(InputError, match="float \\(C, H, W\\)"):
-        image_to_tensor(torch.zeros(4, 4))
-
-
 def test_phase_one_checkpoints_run_open_loop(tmp_path: Path) -> None:
     model = tiny_model(phases=1)
-    segmenter = Segmenter.from_checkpoint(save_tiny_checkpoint(tmp_path / "a.pt", model))
+    segmenter = Segmenter.from_pretrained(save_tiny_checkpoint(tmp_path / "a.pt", model))
     image = image_to_tensor(random_rgb(32, 48, seed=5))
     (prediction,) = segmenter.predict([image])
     open_loop = reference_text(model, image, phases=1).numpy()
@@ -170,7 +146,7 @@ def test_skip_connected_mgnet_round_trips_through_a_checkpoint(tmp_path: Path) -
 
 
 def test_unet_has_no_region_output(tmp_path: Path) -> None:
-    segmenter = Segmenter.from_checkpoint(
+    segmenter = Segmenter.from_pretrained(
         save_tiny_checkpoint(tmp_path / "unet.pt", tiny_model("unet"))
     )
     (prediction,) = segmenter.predict([random_rgb(20, 30)])
@@ -180,15 +156,15 @@ def test_unet_has_no_region_output(tmp_path: Path) -> None:
 
 def test_checkpoint_errors(tmp_path: Path, checkpoint: Path) -> None:
     with pytest.raises(InputError, match=r"no model\.pt"):
-        Segmenter.from_checkpoint(tmp_path)
+        Segmenter.from_pretrained(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.pt").write_bytes(checkpoint.read_bytes())
-    assert Segmenter.from_checkpoint(run).config.arch == "mgnet"
+    assert Segmenter.from_pretrained(run).config.arch == "mgnet"
     recognizer = build_recognizer(default_cfgs["crnn"])
     save_checkpoint(tmp_path / "crnn.pt", model_state={}, model_config=recognizer.config.to_dict())
     with pytest.raises(InputError, match=r"crnn\.pt: not a segmentation checkpoint"):
-        Segmenter.from_checkpoint(tmp_path / "crnn.pt")
+        Segmenter.from_pretrained(tmp_path / "crnn.pt")
     unet = tiny_model("unet")
     save_checkpoint(
         tmp_path / "mixed.pt",
@@ -196,7 +172,7 @@ def test_checkpoint_errors(tmp_path: Path, checkpoint: Path) -> None:
         model_config=tiny_model().config.to_dict(),
     )
     with pytest.raises(InputError, match=r"mixed\.pt: weights do not fit mgnet"):
-        Segmenter.from_checkpoint(tmp_path / "mixed.pt")
+        Segmenter.from_pretrained(tmp_path / "mixed.pt")
     with pytest.raises(InputError, match="threshold must lie in"):
         Segmenter(tiny_model(), threshold=1.0)
 

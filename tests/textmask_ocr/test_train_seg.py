@@ -221,7 +221,7 @@ def test_unet_validation_scores_the_pixel_output_only(
     assert set(results["phase1"]) == {
         f"text_{metric}" for metric in ("precision", "recall", "f1", "foreground_iou", "fscore")
     }
-    assert Segmenter.from_checkpoint(tmp_path).config.arch == "unet"
+    assert Segmenter.from_pretrained(tmp_path).config.arch == "unet"
 
 
 def test_settings_errors(scenes: dict[str, Path], tmp_path: Path) -> None:
@@ -277,11 +277,11 @@ def test_trained_mgnet_beats_an_untrained_one(scenes: dict[str, Path], tmp_path:
     torch.manual_seed(0)
     untrained = build_segmenter(settings.model_config())
     methods = [
-        ModelMethod("trained", "run", Segmenter.from_checkpoint(settings.out, device="cpu")),
+        ModelMethod("trained", "run", Segmenter.from_pretrained(settings.out, device="cpu")),
         ModelMethod(
             "untrained",
             "init",
-            Segmenter.from_checkpoint(
+            Segmenter.from_pretrained(
                 save_tiny_checkpoint(tmp_path / "init.pt", untrained), device="cpu"
             ),
         ),

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from textmask_ocr import __version__
+from textmask_ocr._version import __version__
+from textmask_ocr.cli.console import console_logging
 from textmask_ocr.errors import InputError
 
 # command name -> "module:attribute" (relative to textmask_ocr.cli)
@@ -59,7 +60,12 @@ class LazyGroup(click.Group):
             raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Like click's, but bad usage is one line too: ``Error: ...`` and exit code 2."""
+        """Like click's, but bad usage is one line too: ``Error: ...`` and exit code 2; the
+        library's log records and warnings are shown on stderr (:func:`console_logging`)."""
+        with console_logging():
+            return self._main(*args, **kwargs)
+
+    def _main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True):
             return super().main(*args, **kwargs)
         try:

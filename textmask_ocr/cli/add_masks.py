@@ -55,7 +55,7 @@ def add_masks(
 
     started = time.perf_counter()
     predictor = functools.partial(
-        Segmenter.from_checkpoint(segmenter).crop_masks, height=crop_height
+        Segmenter.from_pretrained(segmenter).crop_masks, height=crop_height
     )
     count = add_predicted_masks(lmdb_path, out, predictor, batch_size=batch_size, quiet=quiet)
     seconds = time.perf_counter() - started

@@ -45,6 +45,7 @@ def demo(
     """
     from textmask_ocr.cli.recognition import parse_benchmarks
     from textmask_ocr.demo import BUDGETS, run_demo
+    from textmask_ocr.progress import stage_time_table
 
     result = run_demo(
         out,
@@ -56,4 +57,5 @@ def demo(
         quiet=quiet,
     )
     click.echo(result.table.to_text().rstrip("\n"))
+    click.echo(f"\nstage times (this run):\n{stage_time_table(result.seconds)}")
     click.echo(f"report: {out / 'report.html'}")

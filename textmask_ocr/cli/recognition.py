@@ -177,6 +177,7 @@ def finetune(out: Path | None, width_mult: float | None, all_bn: bool, **options
     help="Folder for results.json (default: beside the first --model, eval-MASK or eval-compare).",
 )
 @click.option("--save-predictions", is_flag=True, help="Also write predictions/<bench>.jsonl.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or progress lines.")
 def evaluate(
     models: tuple[str, ...],
     arch: str | None,
@@ -188,6 +189,7 @@ def evaluate(
     workers: int,
     out: Path | None,
     save_predictions: bool,
+    quiet: bool,
 ) -> None:
     """Word accuracy and normalised edit distance on benchmarks, as papers report them.
 
@@ -210,6 +212,7 @@ def evaluate(
         num_workers=workers,
         out=out or first.path.parent / default_out,
         save_predictions=save_predictions,
+        quiet=quiet,
     )
     click.echo(report.table_text.rstrip("\n"))
     click.echo(f"results written to {report.results_path}")

@@ -246,11 +246,12 @@ def segment(
     and <name>_overlay.png into OUT, at each image's size. Unreadable files are reported and
     skipped; the exit code is 1 when any was.
     """
-    from textmask_ocr.masking.predictor import Segmenter, image_to_tensor
+    from textmask_ocr.imaging import image_to_tensor
+    from textmask_ocr.masking.predictor import Segmenter
     from textmask_ocr.masking.scene_outputs import write_scene_outputs
     from textmask_ocr.progress import track
 
-    segmenter = Segmenter.from_checkpoint(model_path, device=device, threshold=threshold)
+    segmenter = Segmenter.from_pretrained(model_path, device=device, threshold=threshold)
     paths = list(_expand_inputs(inputs))
     if not paths:
         raise InputError(f"no images in {', '.join(map(str, inputs))}")
@@ -350,7 +351,7 @@ def evaluate_seg(
     locations: list[Path] = []
     for value in models:
         name, path = parse_named_path(value, "--model")
-        segmenter = Segmenter.from_checkpoint(path, device=device, threshold=threshold)
+        segmenter = Segmenter.from_pretrained(path, device=device, threshold=threshold)
         methods.append(ModelMethod(name, str(path), segmenter, size=size, batch_size=batch_size))
         locations.append(path)
     for value in predictions:

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from textmask_ocr.data.lmdb_format import UndecodableError, decode_image, decode_mask
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import image_to_pil
 
 logger = logging.getLogger(__name__)
 
@@ -211,4 +212,4 @@ class FilteredWordDataset(Dataset[WordSample], ABC):
             except UndecodableError as error:
                 self._skip(key, BAD_MASK, str(error), at_read=True)
                 return None
-        return {"image": image.convert("RGB"), "label": record.label, "mask": mask, "key": key}
+        return {"image": image_to_pil(image), "label": record.label, "mask": mask, "key": key}

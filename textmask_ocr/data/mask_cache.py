@@ -17,10 +17,11 @@ from pathlib import Path
 import lmdb
 from PIL import Image
 
-from textmask_ocr.data.lmdb_format import WordLmdb, decode_image
+from textmask_ocr.data.lmdb_format import WordLmdb
 from textmask_ocr.data.lmdb_writer import INITIAL_MAP_SIZE, GrowingWriter
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import image_to_pil
 from textmask_ocr.progress import track
 from textmask_ocr.recognition.mask_sources import MaskPredictor
 
@@ -100,7 +101,11 @@ def add_masks(
             )
             for chunk in _chunks(iter(remaining), batch_size):
                 samples = [src.read(index) for index in chunk]
-                masks = predictor([decode_image(sample.image) for sample in samples])
+                crops = [
+                    image_to_pil(sample.image, name=f"{source}: image-{index:09d}")
+                    for index, sample in zip(chunk, samples, strict=True)
+                ]
+                masks = predictor(crops)
                 for index, sample, mask in zip(chunk, samples, masks, strict=True):
                     label = src.decode_label(index, sample.label)
                     writer.add(WordRecord(sample.image, label, _encode_png(mask), sample.polygon))

@@ -222,7 +222,7 @@ def train_segmenter(
 def score_segmenter(checkpoint: Path, crops: Path) -> dict[str, float]:
     """Pixel-level precision, recall, F1 and foreground IoU on held-out crops with exact masks,
     at the segmenter's training size (padding left out)."""
-    model = Segmenter.from_checkpoint(checkpoint).model
+    model = Segmenter.from_pretrained(checkpoint).model
     dataset = DataSource("words", crops).open(size=model.config.input_size)
     metrics = validation_metrics(model, dataset, phases=model.config.phases)
     prefix = "text_"
@@ -311,7 +311,7 @@ def finetune_with_mask(
 
 def cache_masks(paths: DemoPaths, arch: str, sources: dict[str, Path], quiet: bool) -> None:
     """Predict segmenter ``arch``'s masks for every word LMDB of ``sources`` (resumable copies)."""
-    segmenter = Segmenter.from_checkpoint(paths.segmenter(arch) / "model.pt")
+    segmenter = Segmenter.from_pretrained(paths.segmenter(arch) / "model.pt")
     for key, words in sources.items():
         target = paths.predicted(key, arch)
         if not is_lmdb_dir(target):
@@ -324,6 +324,7 @@ def evaluate_methods(
     benchmarks: dict[str, Path],
     paths: DemoPaths,
     workers: int,
+    quiet: bool = False,
 ) -> dict[str, dict[str, BenchmarkResult]]:
     """Score every method on every benchmark (name -> crops), keeping per-crop predictions for
     the paired tests. A real-mask method has no score where the crops carry no masks."""
@@ -341,7 +342,12 @@ def evaluate_methods(
             )
             dataset = recognizer_dataset(source, model.config, method.mask)
             results[method.name][name] = evaluate_dataset(
-                model, dataset, name=name, num_workers=workers, keep_predictions=True
+                model,
+                dataset,
+                name=name,
+                num_workers=workers,
+                keep_predictions=True,
+                quiet=quiet,
             )
     return results
 
@@ -444,7 +450,7 @@ def run_demo(
         )
     benchmarks = {SYNTHETIC_TEST: paths.words["test"], **dict(benches)}
     results = stages.run(
-        "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, paths, workers)
+        "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, paths, workers, quiet)
     )
     table = results_table(results, list(benchmarks))
     atomic_write_json(

@@ -1,6 +1,6 @@
 """The training engine shared by recognizer fine-tuning and segmentation training.
 
-One loop (:class:`Trainer`) with AMP, DDP through ``torchrun``, a progress bar, ``metrics.jsonl``,
+One loop (:class:`Trainer`) with AMP, DDP through ``torchrun``, progress reports, ``metrics.jsonl``,
 atomic best/last checkpoints and exact resume; one checkpoint format (:mod:`.checkpoint`).
 """
 

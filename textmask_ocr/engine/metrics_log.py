@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from textmask_ocr import __version__
+from textmask_ocr._version import __version__
 from textmask_ocr.atomic import atomic_write_json, atomic_write_text
 
 

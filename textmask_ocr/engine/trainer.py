@@ -7,23 +7,22 @@ fixed number of optimizer steps with:
 - AMP (float16 + GradScaler on CUDA, bfloat16 autocast on CPU), losses kept in float32 by the task;
 - DDP through ``torchrun`` (only rank 0 logs and writes; saved weights have no ``module.`` prefix);
 - non-finite steps skipped and counted, consistently on every rank, so a NaN never kills a run;
-- ``metrics.jsonl`` and ``config.json`` in the output folder, a progress bar on a terminal;
+- ``metrics.jsonl`` and ``config.json`` in the output folder, progress on a terminal or in a log
+  (:class:`~textmask_ocr.progress.Progress`), warnings through ``logging``;
 - atomic ``last.pt`` / ``best.pt`` checkpoints and exact resume: model, optimizer, scheduler,
   scaler, step, best metric, RNG states, the task's own state, and the data position.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import click
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -39,7 +38,9 @@ from textmask_ocr.engine.distributed import DistributedContext
 from textmask_ocr.engine.metrics_log import MetricsLog, write_config_record
 from textmask_ocr.engine.sampling import EpochOrder, ResumableSampler, SeededDataset
 from textmask_ocr.errors import InputError
-from textmask_ocr.progress import progress_enabled
+from textmask_ocr.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 
 class TrainTask(Protocol):
@@ -229,7 +230,14 @@ class Trainer:
         last_metrics: dict[str, float] = {}
         window = _Window()
         batches = self._batches()
-        with self._progress() as progress:
+        progress = Progress(
+            self.config.max_steps,
+            label="training",
+            unit="steps",
+            done=self.step,
+            quiet=self.config.quiet or not self.context.is_main,
+        )
+        with progress:
             while self.step < self.config.max_steps:
                 batch = next(batches)
                 self.task.set_train_mode(network)
@@ -237,7 +245,7 @@ class Trainer:
                 loss, extras = self._optimizer_step(network, batch)
                 self.step += 1
                 window.add(loss, extras, self.config.batch_size, time.perf_counter() - started)
-                progress(f"loss {loss:.4f}" if math.isfinite(loss) else "loss nan")
+                progress.update(1, f"loss {loss:.4f}" if math.isfinite(loss) else "loss nan")
                 if self.step % self.config.log_every == 0 or self.step == self.config.max_steps:
                     self._log_train(window)
                     window = _Window()
@@ -280,7 +288,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         if self.context.is_main:
-            click.echo(f"warning: step {self.step + 1} skipped (non-finite loss)", err=True)
+            logger.warning("step %d skipped (non-finite loss)", self.step + 1)
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
@@ -312,21 +320,6 @@ class Trainer:
         }
         record.update(window.mean_extras())
         self.metrics.write(record)
-
-    @contextlib.contextmanager
-    def _progress(self) -> Iterator[Callable[[str], None]]:
-        if not (self.context.is_main and progress_enabled(self.config.quiet)):
-            yield lambda _status: None
-            return
-        with click.progressbar(
-            length=self.config.max_steps,
-            label="training",
-            file=sys.stderr,
-            show_pos=True,
-            item_show_func=lambda status: status,
-        ) as bar:
-            bar.update(self.step)
-            yield lambda status: bar.update(1, status)
 
 
 class _Window:

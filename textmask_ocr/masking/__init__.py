@@ -18,7 +18,6 @@ from textmask_ocr.masking.predictor import (
     SegmentationPrediction,
     Segmenter,
     crop_mask_predictor,
-    image_to_tensor,
 )
 from textmask_ocr.masking.sources import DataSource
 from textmask_ocr.masking.training import SegTrainSettings, run_train_seg
@@ -30,7 +29,6 @@ __all__ = [
     "Segmenter",
     "crop_mask_predictor",
     "evaluate_methods",
-    "image_to_tensor",
     "run_train_seg",
     "validation_metrics",
 ]

@@ -1,10 +1,10 @@
 """Prediction with a trained segmentation network: scene images and word crops.
 
 :class:`Segmenter` wraps a network built by :func:`segmentation.configs.build_segmenter`. It reads
-images of any mode (through :func:`segmentation.datasets.pil_to_rgb_tensor`: grayscale, palette,
-RGBA over white, 16-bit), normalises them with :func:`segmentation.configs.normalize_image` (the
-training path), runs the phases the checkpoint's config names, and maps the probabilities back to
-each input's size:
+images in every form :mod:`textmask_ocr.imaging` accepts (files, Pillow images of any mode,
+arrays, tensors; :func:`~textmask_ocr.imaging.image_to_tensor`), normalises them with
+:func:`segmentation.configs.normalize_image` (the training path), runs the phases the
+checkpoint's config names, and maps the probabilities back to each input's size:
 
 - :meth:`Segmenter.predict` for scenes: pixel-level (text) and polygon-level (region)
   probabilities per image, padded to a multiple of 16 and cropped back, or resized to ``S x S``
@@ -34,14 +34,9 @@ from torch import Tensor, nn
 
 from segmentation.configs import STRIDE, SegmenterConfig, build_segmenter, normalize_image
 from segmentation.contours import trace_polygons
-from segmentation.datasets import DatasetFormatError, pil_to_rgb_tensor, read_rgb_image
 from textmask_ocr.engine import load_checkpoint
 from textmask_ocr.errors import InputError
-
-#: What :meth:`Segmenter.predict` accepts per image: a Pillow image of any mode, an array
-#: (H, W[, 1|2|3|4]) of uint8, uint16, bool or floats in [0, 1], a (C, H, W) tensor in [0, 1]
-#: with C in {1, 3}, or the path of an image file.
-ImageInput = Image.Image | np.ndarray | Tensor | str | os.PathLike
+from textmask_ocr.imaging import ImageInput, image_to_tensor
 
 MODEL_FILE = "model.pt"
 
@@ -78,51 +73,6 @@ class SegmentationPrediction:
         :func:`segmentation.contours.trace_polygons`)."""
         mask = self.region_mask
         return [] if mask is None else trace_polygons(mask, epsilon=epsilon, min_area=min_area)
-
-
-def image_to_tensor(image: ImageInput) -> Tensor:
-    """Any accepted image (see :data:`ImageInput`) -> float32 RGB (3, H, W) in [0, 1].
-
-    Raises:
-        InputError: an unreadable file or an array/tensor of an unsupported shape or dtype.
-    """
-    if isinstance(image, str | os.PathLike):
-        try:
-            return read_rgb_image(Path(image))
-        except DatasetFormatError as error:
-            raise InputError(str(error)) from None
-    if isinstance(image, Image.Image):
-        return pil_to_rgb_tensor(image)
-    if isinstance(image, Tensor):
-        if image.dim() != 3 or image.shape[0] not in (1, 3) or not image.is_floating_point():
-            raise InputError(
-                f"image tensors must be float (C, H, W) with C = 1 or 3, got {image.dtype} "
-                f"{tuple(image.shape)}"
-            )
-        return image.detach().float().cpu().expand(3, -1, -1).clamp(0, 1)
-    if isinstance(image, np.ndarray):
-        return _array_to_tensor(image)
-    raise InputError(f"cannot read an image from a {type(image).__name__}")
-
-
-def _array_to_tensor(array: np.ndarray) -> Tensor:
-    if array.dtype == np.uint8:
-        values = array.astype(np.float32) / 255.0
-    elif array.dtype == np.uint16:
-        values = array.astype(np.float32) / 65535.0
-    elif array.dtype == np.bool_ or np.issubdtype(array.dtype, np.floating):
-        values = np.clip(array.astype(np.float32), 0.0, 1.0)
-    else:
-        raise InputError(f"image arrays must be uint8, uint16, bool or float, got {array.dtype}")
-    if values.ndim == 2:
-        values = values[..., None]
-    if values.ndim != 3 or values.shape[2] not in (1, 2, 3, 4):
-        raise InputError(f"image arrays must be (H, W) or (H, W, 1-4), got {array.shape}")
-    if values.shape[2] in (2, 4):  # with alpha: over white, as the file reader does
-        alpha = values[..., -1:]
-        values = values[..., :-1] * alpha + (1.0 - alpha)
-    values = np.broadcast_to(values, (*values.shape[:2], 3))
-    return torch.from_numpy(np.ascontiguousarray(values.transpose(2, 0, 1)))
 
 
 def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
@@ -163,7 +113,7 @@ class Segmenter:
         self.threshold = threshold
 
     @classmethod
-    def from_checkpoint(
+    def from_pretrained(
         cls,
         path: str | os.PathLike[str],
         device: str | torch.device | None = None,
@@ -221,7 +171,7 @@ class Segmenter:
         """Text and region probabilities of each image, at each image's own size.
 
         Args:
-            images: see :data:`ImageInput`.
+            images: see :data:`~textmask_ocr.imaging.ImageInput`.
             size: None runs each image at its size, padded at the bottom and right (edge pixels
                 repeated) to multiples of 16 and cropped back; ``S`` (a multiple of 16) resizes
                 to S x S and the probabilities back (bilinear).
@@ -234,7 +184,6 @@ class Segmenter:
             raise InputError(f"--size {size}: must be a positive multiple of {STRIDE}")
         if batch_size < 1:
             raise InputError(f"--batch-size {batch_size}: must be positive")
-        tensors = [image_to_tensor(image) for image in images]
         tensors = [image_to_tensor(image) for image in images]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tensor in enumerate(tensors):
@@ -342,7 +291,7 @@ class CropMaskPredictor:
     @property
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
-            self._segmenter = Segmenter.from_checkpoint(self.path, device=self.device)
+            self._segmenter = Segmenter.from_pretrained(self.path, device=self.device)
         return self._segmenter
 
     def __call__(self, crops: Sequence[ImageInput]) -> list[Image.Image]:

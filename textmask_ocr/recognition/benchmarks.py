@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from torch import nn
 
 from recognizers import Prediction, load_recognizer, read_checkpoint
@@ -17,6 +16,7 @@ from textmask_ocr.atomic import atomic_write_json, atomic_write_text
 from textmask_ocr.engine import DistributedContext
 from textmask_ocr.engine.metrics_log import write_config_record
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import image_to_pil, mask_to_pil
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.mask_sources import MaskPredictor
@@ -115,13 +115,15 @@ def evaluate_benchmarks(
     batch_size: int = 64,
     num_workers: int = 0,
     save_predictions: bool = False,
+    quiet: bool = False,
 ) -> EvaluationReport:
     """Score each model on each ``(name, path)`` benchmark and write ``out/results.json``.
 
     With several models, the first is the reference: every other one is compared with it on the
     same crops (matched by sample index) with the exact McNemar test and a paired bootstrap
     interval of the accuracy difference. ``save_predictions`` writes
-    ``predictions/<bench>.jsonl``, under ``predictions/<model>/`` when there are several.
+    ``predictions/<bench>.jsonl``, under ``predictions/<model>/`` when there are several;
+    ``quiet``: no progress reports.
     """
     names = [model.name for model in models]
     if not names or len(set(names)) != len(names):
@@ -145,6 +147,7 @@ def evaluate_benchmarks(
                 num_workers=num_workers,
                 context=context,
                 keep_predictions=save_predictions or compare,
+                quiet=quiet,
             )
     table = results_table(results, reference=names[0] if compare else None, protocol=protocol)
     results_path = Path(out) / "results.json"
@@ -178,15 +181,6 @@ def _mask_file(mask_dir: Path, image: Path) -> Path:
     return matches[0]
 
 
-def _open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except OSError as error:
-        raise InputError(f"{path}: not a readable image ({error})") from None
-
-
 def recognize_files(
     model_path: str | os.PathLike[str],
     images: Sequence[Path],
@@ -201,10 +195,10 @@ def recognize_files(
     recognizer = MaskedRecognizer(model, segmenter=predictor)
     masks: list[Any] | None = None
     if model.config.mask_channel and mask_dir is not None:
-        masks = [_open_image(_mask_file(mask_dir, path)) for path in images]
+        masks = [mask_to_pil(_mask_file(mask_dir, path)) for path in images]
     elif model.config.mask_channel and predictor is None:
         raise InputError(
             f"{model_path}: this recognizer reads a mask: pass --mask-dir or --segmenter"
         )
-    crops = [_open_image(path) for path in images]
+    crops = [image_to_pil(path) for path in images]
     yield from zip(images, recognizer.recognize(crops, masks, batch_size=batch_size), strict=True)

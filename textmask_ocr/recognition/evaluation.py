@@ -13,6 +13,7 @@ from recognizers import build_codec
 from textmask_ocr.engine.checkpoint import capture_rng_state, restore_rng_state
 from textmask_ocr.engine.distributed import DistributedContext
 from textmask_ocr.engine.sampling import SeededDataset, ShardSampler
+from textmask_ocr.progress import Progress
 from textmask_ocr.recognition.mask_sources import collate_inputs
 from textmask_ocr.recognition.protocol import WordAccuracy
 
@@ -42,6 +43,7 @@ def evaluate_dataset(
     num_workers: int = 0,
     context: DistributedContext | None = None,
     keep_predictions: bool = False,
+    quiet: bool = True,
 ) -> BenchmarkResult:
     """Word accuracy of ``model`` on ``dataset`` (whose transform yields model inputs).
 
@@ -54,6 +56,7 @@ def evaluate_dataset(
         model: an unwrapped recognizer in eval mode (``model.config``, ``model.predict``).
         dataset: word crops whose transform is a ``SampleToInput`` (model inputs).
         keep_predictions: gather per-sample rows (key, label, prediction, confidence, correct).
+        quiet: no progress reports (the default: validation inside training stays silent).
     """
     context = context or DistributedContext()
     codec = build_codec(model.config)
@@ -69,9 +72,13 @@ def evaluate_dataset(
     metric = WordAccuracy(protocol=protocol)
     rows: list[dict[str, Any]] = []
     rng_state = capture_rng_state()  # SeededDataset reseeds this process's RNGs (workers=0)
+    progress = Progress(
+        len(share), label=f"evaluating {name}", unit="words", quiet=quiet or not context.is_main
+    )
     try:
         for batch in loader:
             predictions = codec.decode(*model.predict(batch["input"].to(device)))
+            progress.update(len(predictions))
             texts = [prediction.text for prediction in predictions]
             hits = metric.update(texts, batch["labels"])
             if keep_predictions:
@@ -89,6 +96,7 @@ def evaluate_dataset(
                 )
     finally:
         restore_rng_state(rng_state)
+    progress.close()
     sums = context.all_reduce_sum(
         torch.tensor([metric.total, metric.correct, metric.edit_distance_sum], dtype=torch.float64)
     )

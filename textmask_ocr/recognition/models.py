@@ -2,17 +2,21 @@
 
 ``MaskedCRNN.from_pretrained(path)`` accepts a public base checkpoint (it is loaded strictly and
 adapted: a mask channel is added without changing what the model computes) or one of ours (loaded
-as is, its stored config says everything). ``.recognize(images, masks=None)`` reads word crops of
-any size; without masks, a segmenter given at construction predicts them.
+as is, its stored config says everything). ``.recognize(images, masks=None)`` reads one word crop
+or a sequence of them, of any size; without masks, a segmenter given at construction predicts
+them. An adapted model reads the mask only once fine-tuned (``textmask-ocr finetune``): given a
+segmenter before that, it warns with :class:`MaskIgnoredWarning`.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -23,12 +27,14 @@ from recognizers import (
     add_mask_channel,
     build_codec,
     load_recognizer,
+    mask_is_ignored,
     read_checkpoint,
 )
 from textmask_ocr.engine.checkpoint import save_checkpoint
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import ImageInput, image_to_pil
 from textmask_ocr.recognition.mask_sources import MaskPredictor
-from textmask_ocr.recognition.preprocess import ImageLike, batch_inputs, to_pil
+from textmask_ocr.recognition.preprocess import batch_inputs
 
 
 def load_base_or_adapted(
@@ -59,9 +65,24 @@ def as_mask_predictor(segmenter: SegmenterLike | None) -> MaskPredictor | None:
     if isinstance(segmenter, str | os.PathLike):
         from textmask_ocr.masking.predictor import Segmenter
 
-        segmenter = Segmenter.from_checkpoint(segmenter)
+        segmenter = Segmenter.from_pretrained(segmenter)
     crop_masks = getattr(segmenter, "crop_masks", None)
     return crop_masks if callable(crop_masks) else segmenter
+
+
+class MaskIgnoredWarning(UserWarning):
+    """A segmenter was given to a recognizer whose mask weights are all zero (not fine-tuned)."""
+
+
+def _as_batch(items: Any) -> tuple[list[Any], bool]:
+    """``(items as a list, whether one item was given)``: a path, bytes, a Pillow image, an array
+    or tensor of at most 3 dimensions is one image; a list, tuple or 4-D array / tensor (N, ...)
+    is a batch."""
+    if isinstance(items, np.ndarray | torch.Tensor):
+        return (list(items), False) if items.ndim == 4 else ([items], True)
+    if isinstance(items, str | bytes | bytearray | os.PathLike | Image.Image):
+        return [items], True
+    return list(items), False
 
 
 class MaskedRecognizer:
@@ -92,6 +113,15 @@ class MaskedRecognizer:
         self.model = model.to(self.device).eval()
         self.codec = build_codec(model.config)
         self.segmenter = as_mask_predictor(segmenter)
+        if self.segmenter is not None and model.config.mask_channel and mask_is_ignored(model):
+            warnings.warn(
+                f"{type(self).__name__}: the mask channel's weights are all zero (a public "
+                "checkpoint adapted but not fine-tuned), so the mask has no effect and the "
+                "segmenter only costs time; fine-tune it first (textmask-ocr finetune --mask "
+                "predicted) and load that checkpoint",
+                MaskIgnoredWarning,
+                stacklevel=2,
+            )
 
     @property
     def config(self) -> RecognizerConfig:
@@ -117,34 +147,48 @@ class MaskedRecognizer:
         )
         return Path(path)
 
-    @torch.no_grad()
+    @overload
+    def recognize(
+        self, images: ImageInput, masks: ImageInput | None = None, *, batch_size: int = 64
+    ) -> Prediction: ...
+
+    @overload
     def recognize(
         self,
-        images: Sequence[ImageLike],
-        masks: Sequence[Any] | None = None,
+        images: Sequence[ImageInput],
+        masks: Sequence[ImageInput] | None = None,
         *,
         batch_size: int = 64,
-    ) -> list[Prediction]:
-        """Read word crops (PIL images, HxW(xC) arrays or CxHxW tensors of any size).
+    ) -> list[Prediction]: ...
+
+    @torch.no_grad()
+    def recognize(
+        self, images: Any, masks: Any = None, *, batch_size: int = 64
+    ) -> Prediction | list[Prediction]:
+        """Read one word crop, or a sequence of them (any size, any form
+        :mod:`textmask_ocr.imaging` accepts: files, Pillow images, arrays, tensors).
 
         Args:
-            images: the crops.
-            masks: one text mask per crop (any size, 255 or 1 = text); predicted by the segmenter
-                when omitted.
+            images: one crop (a path, bytes, a Pillow image, an (H, W[, C]) array or a
+                (C, H, W) tensor), or a list / tuple of crops, or an (N, C, H, W) tensor.
+            masks: the text mask of each crop (any size, 255 or 1 = text), in the same shape as
+                ``images``; predicted by the segmenter when omitted.
             batch_size: crops per forward pass.
 
         Returns:
-            One ``Prediction(text, confidence)`` per crop.
+            One ``Prediction(text, confidence)`` for one crop, else a list of them, in order.
         """
-        if masks is not None and len(masks) != len(images):
-            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        crops, single = _as_batch(images)
+        mask_list = None if masks is None else [masks] if single else list(masks)
+        if mask_list is not None and len(mask_list) != len(crops):
+            raise ValueError(f"{len(crops)} images but {len(mask_list)} masks")
         predictions: list[Prediction] = []
-        for start in range(0, len(images), batch_size):
-            chunk = [to_pil(image) for image in images[start : start + batch_size]]
-            chunk_masks = self._masks_for(chunk, masks, start)
+        for start in range(0, len(crops), batch_size):
+            chunk = [image_to_pil(crop) for crop in crops[start : start + batch_size]]
+            chunk_masks = self._masks_for(chunk, mask_list, start)
             inputs = batch_inputs(chunk, self.config, chunk_masks).to(self.device)
             predictions.extend(self.codec.decode(*self.model.predict(inputs)))
-        return predictions
+        return predictions[0] if single else predictions
 
     def _masks_for(
         self, chunk: list[Image.Image], masks: Sequence[Any] | None, start: int

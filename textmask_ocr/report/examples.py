@@ -16,18 +16,13 @@ import html
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from textmask_ocr.errors import InputError
+from textmask_ocr.imaging import ImageInput, image_to_pil
 from textmask_ocr.recognition.protocol import PROTOCOLS, normalize_text
-
-ImageLike: TypeAlias = Image.Image | np.ndarray | bytes
-"""A PIL image, an encoded image file's bytes, or an array: ``H x W`` (mask or gray),
-``H x W x C`` or ``C x H x W`` with C in {1, 3, 4}; ``uint8`` in [0, 255], ``bool``, or floats in
-[0, 1] (probabilities; clipped)."""
 
 MATCH, SUBSTITUTE, EXTRA, MISSING = "match", "substitute", "extra", "missing"
 
@@ -35,58 +30,19 @@ MATCH, SUBSTITUTE, EXTRA, MISSING = "match", "substitute", "extra", "missing"
 # --------------------------------------------------------------------------------- images
 
 
-def to_pil(image: ImageLike) -> Image.Image:
-    """Convert an :data:`ImageLike` to a PIL image in mode ``L``, ``RGB`` or ``RGBA``."""
-    if isinstance(image, Image.Image):
-        return _displayable(image)
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        try:
-            with Image.open(io.BytesIO(bytes(image))) as decoded:
-                decoded.load()
-                return _displayable(decoded)
-        except (UnidentifiedImageError, OSError) as error:
-            raise InputError(f"cannot decode image bytes: {error}") from None
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = array.transpose(1, 2, 0)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise InputError(f"cannot show an array of shape {array.shape} as an image")
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    elif np.issubdtype(array.dtype, np.floating):
-        array = np.rint(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255.0).astype(np.uint8)
-    elif array.dtype != np.uint8:
-        raise InputError(
-            f"image arrays must be uint8, bool or float in [0, 1], got dtype {array.dtype}"
-        )
-    return Image.fromarray(np.ascontiguousarray(array))
-
-
-def _displayable(image: Image.Image) -> Image.Image:
-    if image.mode in ("L", "RGB", "RGBA"):
-        return image.copy()
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        array = np.asarray(image, dtype=np.float64) / 65535.0
-        return Image.fromarray(np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8))
-    if image.mode == "F":
-        return to_pil(np.asarray(image, dtype=np.float32))
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    return image.convert("RGBA" if has_alpha else "RGB")
-
-
-def image_data_uri(image: ImageLike, *, max_side: int | None = None) -> str:
-    """``data:image/png;base64,...`` of ``image``, shrunk to at most ``max_side`` pixels a side."""
-    picture = to_pil(image)
+def image_data_uri(image: ImageInput, *, max_side: int | None = None) -> str:
+    """``data:image/png;base64,...`` of ``image`` (any form :mod:`textmask_ocr.imaging` accepts:
+    probability maps as floats in [0, 1]), shrunk to at most ``max_side`` pixels a side."""
+    picture = image_to_pil(image)
     if max_side is not None and max(picture.size) > max_side:
+        picture = picture.copy()  # thumbnail works in place, and may have been given the original
         picture.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _img(image: ImageLike | None, alt: str, css: str, max_side: int | None) -> str:
+def _img(image: ImageInput | None, alt: str, css: str, max_side: int | None) -> str:
     if image is None:
         return "<span class='absent'>–</span>"
     uri = image_data_uri(image, max_side=max_side)
@@ -214,10 +170,10 @@ class WordExample:
         name: a short caption (e.g. the LMDB index).
     """
 
-    image: ImageLike
+    image: ImageInput
     truth: str
     predictions: Mapping[str, str]
-    mask: ImageLike | None = None
+    mask: ImageInput | None = None
     name: str = ""
 
 
@@ -334,11 +290,11 @@ class SceneExample:
         name: a short caption (file name, F1...).
     """
 
-    image: ImageLike
-    pixel_mask: ImageLike
-    region_mask: ImageLike
-    truth_pixel_mask: ImageLike | None = None
-    truth_region_mask: ImageLike | None = None
+    image: ImageInput
+    pixel_mask: ImageInput
+    region_mask: ImageInput
+    truth_pixel_mask: ImageInput | None = None
+    truth_region_mask: ImageInput | None = None
     name: str = ""
 
 

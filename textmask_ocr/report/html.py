@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from textmask_ocr import __version__
+from textmask_ocr._version import __version__
 from textmask_ocr.atomic import atomic_write_text
 from textmask_ocr.report.charts import LineChart
 from textmask_ocr.report.examples import SceneExample, SceneGrid, WordExample, WordExampleGrid

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from textmask_ocr import __version__
+from textmask_ocr._version import __version__
 from textmask_ocr.atomic import atomic_path
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.synth.assets import SynthAssets, default_assets
