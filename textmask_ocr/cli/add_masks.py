@@ -17,23 +17,43 @@ import click
     help="Segmentation checkpoint (model.pt of train-seg, or its run folder).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--device",
+    help="cpu, cuda, cuda:1 ... (default: CUDA if available; under torchrun, each rank's GPU).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def add_masks(lmdb_path: Path, out: Path, segmenter: Path, batch_size: int, quiet: bool) -> None:
+def add_masks(
+    lmdb_path: Path, out: Path, segmenter: Path, batch_size: int, device: str | None, quiet: bool
+) -> None:
     """Copy LMDB to OUT with the segmenter's pixel-level mask of every crop as mask-%09d.
 
     Crops are resized to height 64 and a width rounded to a multiple of 16, batched by width,
     and the predicted mask is stored at the crop's size. A killed run continues where it
     stopped when started again with the same arguments; OUT appears only when complete.
+
+    Under torchrun (any number of processes and machines), each rank predicts its own share of
+    the batches and rank 0 merges them: OUT holds exactly what one process writes. OUT's folder
+    must then be on a file system every rank shares.
     """
     import time
 
-    from textmask_ocr.data.mask_cache import add_masks as add_predicted_masks
+    from textmask_ocr.data.mask_cache import merge_mask_shards, predict_mask_shard
+    from textmask_ocr.engine import DistributedContext
     from textmask_ocr.masking.predictor import Segmenter
 
     started = time.perf_counter()
-    predictor = Segmenter.from_checkpoint(segmenter)
-    count = add_predicted_masks(
-        lmdb_path, out, predictor.crop_masks, batch_size=batch_size, quiet=quiet
-    )
+    context = DistributedContext.from_environment(device)
+    try:
+        predictor = Segmenter.from_checkpoint(segmenter, device=context.device)
+        predict_mask_shard(
+            lmdb_path, out, predictor.crop_masks, rank=context.rank,
+            world_size=context.world_size, batch_size=batch_size,
+            quiet=quiet or not context.is_main,
+        )  # fmt: skip
+    finally:
+        context.shutdown()  # every rank has finished (or failed) its shard
+    if not context.is_main:
+        return
+    count = merge_mask_shards(out, world_size=context.world_size, quiet=quiet)
     seconds = time.perf_counter() - started
     click.echo(f"wrote {count} crops with predicted masks to {out} ({count / seconds:.1f} crops/s)")
