@@ -226,3 +226,23 @@ def test_crop_mask_predictor_pickles_without_its_network(checkpoint: Path, tmp_p
         crop_mask_predictor(tmp_path / "absent.pt")
     with pytest.raises(InputError, match="crop height 60: must be a positive multiple of 16"):
         predictor.segmenter.crop_masks(crops, height=60)
+
+
+def test_autocast_runs_in_half_precision_and_returns_float32(checkpoint: Path) -> None:
+    fp32 = Segmenter.from_checkpoint(checkpoint, device="cpu")
+    assert fp32.amp_dtype is None and fp32.memory_format == torch.contiguous_format  # CPU default
+    amp = Segmenter.from_checkpoint(checkpoint, device="cpu", amp=True)
+    assert amp.amp_dtype == torch.bfloat16
+    conv_dtypes = []
+    hook = amp.model.encoder.register_forward_hook(
+        lambda _module, _inputs, output: conv_dtypes.append(output.dtype)
+    )
+    try:
+        image = image_to_tensor(random_rgb(32, 48, seed=9))
+        (half,) = amp.predict([image])
+    finally:
+        hook.remove()
+    assert conv_dtypes == [torch.bfloat16]
+    (full,) = fp32.predict([image])
+    assert half.text.dtype == np.float32
+    assert 0 < np.abs(half.text - full.text).max() < 0.05  # bfloat16 keeps ~3 digits
