@@ -150,7 +150,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: check the script.")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's; smoke: 1).")
     args = parser.parse_args()
+    if args.threads or args.smoke:
+        torch.set_num_threads(args.threads or 1)
     device = torch.device(args.device)
     sizes = SMOKE if args.smoke else PAPER
     bench = Bench(device, WARM_UP_CALLS, 2 if args.smoke else args.repeats)

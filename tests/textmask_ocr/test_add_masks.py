@@ -192,3 +192,20 @@ def test_merge_names_a_missing_shard(tmp_path: Path, word_lmdbs: WordLmdbs) -> N
         merge_mask_shards(out, world_size=2, quiet=True)
     with pytest.raises(InputError, match="no partial add-masks output"):
         merge_mask_shards(tmp_path / "other", quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("device", "fragment"),
+    [("mps", "only cpu and cuda"), ("gpu", "is not a device"), ("cuda:7", "CUDA devices")],
+)
+def test_cli_refuses_devices_this_machine_lacks(
+    tmp_path: Path, word_lmdbs: WordLmdbs, device: str, fragment: str
+) -> None:
+    checkpoint = save_tiny_checkpoint(tmp_path / "seg.pt", tiny_model())
+    result = run_cli(
+        "add-masks", word_lmdbs.unmasked, tmp_path / "pm", "--segmenter", checkpoint,
+        "--device", device,
+    )  # fmt: skip
+    assert_one_line_error(result, fragment, exit_code=2)
+    assert "--device" in result.output
+    assert list(tmp_path.iterdir()) == [checkpoint]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from textmask_ocr.cli.devices import device_option
+
 
 @click.command("add-masks")
 @click.argument("lmdb_path", metavar="LMDB", type=click.Path(path_type=Path, exists=True))
@@ -17,9 +19,8 @@ import click
     help="Segmentation checkpoint (model.pt of train-seg, or its run folder).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option(
-    "--device",
-    help="cpu, cuda, cuda:1 ... (default: CUDA if available; under torchrun, each rank's GPU).",
+@device_option(
+    "cpu, cuda, cuda:1 ... (default: CUDA if available; under torchrun, each rank's GPU)."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def add_masks(
