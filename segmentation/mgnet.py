@@ -49,7 +49,8 @@ class GuidanceEncoder(VGGEncoder):
       per spatial size and set of weights. Without autograd they are cached, keyed by size, device,
       dtype, autocast state and the version of every parameter and buffer (an optimizer step, a
       ``load_state_dict`` or a ``.to()`` invalidates the entry). With autograd enabled they are
-      computed once per call so that gradients reach the encoder.
+      computed once per call so that gradients reach the encoder, and while tracing (ONNX export)
+      so that the graph computes them for any input size.
     - Train mode: BatchNorm normalises with batch statistics, and a batch of N identical zero maps
       has the same per-channel mean and (biased) variance as one zero map, so one map broadcast to
       N gives exactly the outputs and the gradients of N maps. Only the running-variance update
@@ -70,7 +71,7 @@ class GuidanceEncoder(VGGEncoder):
         Returns a (batch_size, C, H / 16, W / 16) view (no copy per image); ``like`` gives the
         device and dtype."""
         height, width = size
-        if self.training or torch.is_grad_enabled():
+        if self.training or torch.is_grad_enabled() or torch.jit.is_tracing():
             features = self(like.new_zeros(1, 1, height, width))
         else:
             key = (

@@ -127,18 +127,34 @@ class AttentionRecognitionHead(nn.Module):
             outputs.append(logits)
         return torch.stack(outputs, dim=1)
 
+    def _after_eos(self, ids: Tensor) -> Tensor:
+        """bool (N, L): the steps after each row's first EOS."""
+        is_eos = (ids == self.eos_index).long()
+        return (is_eos.cumsum(dim=1) - is_eos) > 0
+
+    def pad_after_eos(self, ids: Tensor, probs: Tensor) -> tuple[Tensor, Tensor]:
+        """PADDING (probability 1) after every row's first EOS; shapes unchanged."""
+        after_eos = self._after_eos(ids)
+        return ids.masked_fill(after_eos, self.padding_index), probs.masked_fill(after_eos, 1.0)
+
     def _finish(self, ids: Tensor, probs: Tensor) -> tuple[Tensor, Tensor]:
-        """Pad every row after its first EOS (PADDING, probability 1) and trim to the longest."""
-        ended = (ids == self.eos_index).long().cumsum(dim=1)
-        after_eos = (ended - (ids == self.eos_index).long()) > 0
-        ids = ids.masked_fill(after_eos, self.padding_index)
-        probs = probs.masked_fill(after_eos, 1.0)
-        length = int((~after_eos).sum(dim=1).max()) if ids.numel() else 0
+        """:meth:`pad_after_eos`, then trim to the longest row (EOS included)."""
+        ids, probs = self.pad_after_eos(ids, probs)
+        length = int((~self._after_eos(ids)).sum(dim=1).max()) if ids.numel() else 0
         return ids[:, :length], probs[:, :length]
 
     @torch.no_grad()
-    def greedy_decode(self, features: Tensor, max_length: int) -> tuple[Tensor, Tensor]:
+    def greedy_decode(
+        self, features: Tensor, max_length: int, *, fixed_length: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """Most likely symbol at every step, until every row has emitted EOS or max_length.
+
+        Args:
+            features: (N, T, x_dim).
+            max_length: most steps, EOS included.
+            fixed_length: always run ``max_length`` steps and keep them all, with no
+                data-dependent control flow (what a traced export graph needs); the rows are
+                those of the default call, followed by more PADDING.
 
         Returns:
             ids int64 (N, L) and their probabilities (N, L); after a row's EOS come PADDING ids
@@ -152,10 +168,15 @@ class AttentionRecognitionHead(nn.Module):
             prob, previous = logits.float().softmax(dim=1).max(dim=1)
             ids.append(previous)
             probs.append(prob)
+            if fixed_length:
+                continue
             done |= previous == self.eos_index
             if bool(done.all()):
                 break
-        return self._finish(torch.stack(ids, dim=1), torch.stack(probs, dim=1))
+        ids_tensor, probs_tensor = torch.stack(ids, dim=1), torch.stack(probs, dim=1)
+        if fixed_length:
+            return self.pad_after_eos(ids_tensor, probs_tensor)
+        return self._finish(ids_tensor, probs_tensor)
 
     @torch.no_grad()
     def beam_search(

@@ -175,6 +175,22 @@ def test_beam_search_of_width_one_is_greedy(seed):
     assert ended.any()  # some words end within max_length ...
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fixed_length_greedy_decoding_is_greedy_padded_to_max_length(seed):
+    model = eos_prone(tiny_aster(seed), bias=2.0)
+    image = torch.rand(5, 3, 64, 256, generator=torch.Generator().manual_seed(seed))
+    ids, probs = model.predict(image, beam_width=1)
+    assert ids.shape[1] < model.max_length  # every word ended early
+    fixed_ids, fixed_probs = model.decoder.greedy_decode(
+        model.encode(image), model.max_length, fixed_length=True
+    )
+    assert fixed_ids.shape == fixed_probs.shape == (5, model.max_length)
+    assert torch.equal(fixed_ids[:, : ids.shape[1]], ids)
+    assert torch.equal(fixed_probs[:, : ids.shape[1]], probs)
+    assert fixed_ids[:, ids.shape[1] :].eq(model.decoder.padding_index).all()
+    assert fixed_probs[:, ids.shape[1] :].eq(1).all()
+
+
 def test_beam_search_of_width_one_without_any_eos():
     model = eos_prone(tiny_aster(3), bias=-50.0)
     image = torch.rand(2, 3, 64, 256, generator=torch.Generator().manual_seed(3))

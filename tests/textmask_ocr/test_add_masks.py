@@ -12,7 +12,15 @@ from tests.textmask_ocr.recognition_fixtures import WordLmdbs, assert_one_line_e
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
 from textmask_ocr.data.lmdb_dataset import LmdbWordDataset
 from textmask_ocr.data.lmdb_format import RawSample, WordLmdb, decode_image
-from textmask_ocr.data.mask_cache import add_masks, has_predicted_masks, partial_path
+from textmask_ocr.data.lmdb_writer import GrowingWriter
+from textmask_ocr.data.mask_cache import (
+    add_masks,
+    has_predicted_masks,
+    merge_mask_shards,
+    partial_path,
+    predict_mask_shard,
+    shard_indices,
+)
 from textmask_ocr.errors import InputError
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.recognition.data import recognizer_dataset
@@ -116,7 +124,7 @@ def test_cli_add_masks_segments_at_the_checkpoints_crop_height(
     tmp_path: Path, word_lmdbs: WordLmdbs
 ) -> None:
     checkpoint = save_tiny_checkpoint(tmp_path / "seg.pt", tiny_model(crop_height=32))
-    segmenter = Segmenter.from_checkpoint(checkpoint)
+    segmenter = Segmenter.from_pretrained(checkpoint)
     with WordLmdb(word_lmdbs.unmasked) as db:
         crops = [decode_image(db.read(index).image) for index in range(1, db.num_samples + 1)]
     for flags, height in (([], 32), (["--crop-height", "48"], 48)):
@@ -151,3 +159,96 @@ def test_cli_add_masks_segments_at_the_checkpoints_crop_height(
     )
     assert bad.exit_code == 2 and "40 is not a multiple of 16" in bad.output
     assert not (tmp_path / "x").exists() and not partial_path(tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 5, 9])
+@pytest.mark.parametrize("num_samples", [0, 1, 7, 8, 64, 65])
+def test_shards_split_the_batches_of_one_process(num_samples: int, world_size: int) -> None:
+    batch_size = 8
+    shards = [shard_indices(num_samples, batch_size, r, world_size) for r in range(world_size)]
+    assert [i for shard in shards for i in shard] == list(range(1, num_samples + 1))
+    for shard in shards:  # whole batches of a single-process run
+        assert (shard.start - 1) % batch_size == 0
+        assert (shard.stop - 1) % batch_size == 0 or shard.stop == num_samples + 1
+    counts = [-(-len(shard) // batch_size) for shard in shards]
+    assert max(counts) - min(counts) <= 1
+
+
+def predict_shards(source: Path, out: Path, ranks: list[int], world_size: int, predictor) -> None:
+    for rank in ranks:
+        predict_mask_shard(
+            source, out, predictor, rank=rank, world_size=world_size, batch_size=8, quiet=True
+        )
+
+
+@pytest.mark.parametrize("killed_rank", [0, 1, 2])
+def test_shards_of_three_ranks_merge_to_the_single_process_lmdb(
+    tmp_path: Path, word_lmdbs: WordLmdbs, killed_rank: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = tmp_path / "straight"
+    add_masks(word_lmdbs.train, straight, brightness_masks, batch_size=8, quiet=True)
+    out = tmp_path / "sharded"
+    others = [rank for rank in range(3) if rank != killed_rank]
+    predict_shards(word_lmdbs.train, out, others, 3, brightness_masks)
+    with pytest.raises(Interrupted):
+        predict_shards(word_lmdbs.train, out, [killed_rank], 3, failing_after(1))
+    with pytest.raises(InputError, match=f"rank {killed_rank} has not finished"):
+        merge_mask_shards(out, world_size=3, quiet=True)
+    predict_shards(word_lmdbs.train, out, list(range(3)), 3, brightness_masks)
+
+    # the merge is killed after appending 5 samples, and resumed
+    add = GrowingWriter.add
+    appended = []
+
+    def dying_add(self, record):
+        if len(appended) == 5:
+            raise Interrupted
+        appended.append(record)
+        add(self, record)
+
+    monkeypatch.setattr(GrowingWriter, "add", dying_add)
+    with pytest.raises(Interrupted):
+        merge_mask_shards(out, world_size=3, quiet=True)
+    monkeypatch.undo()
+    assert merge_mask_shards(out, world_size=3, quiet=True) == 64
+    assert stored(out) == stored(straight)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sharded", "straight"]
+    with WordLmdb(out) as copy, WordLmdb(straight) as reference:
+        for key in (b"mask-source", b"add-masks-shard", b"add-masks-progress"):
+            assert copy.metadata(key) == reference.metadata(key)
+
+
+def test_partial_of_other_arguments_is_refused(tmp_path: Path, word_lmdbs: WordLmdbs) -> None:
+    out = tmp_path / "pm"
+    with pytest.raises(Interrupted):
+        add_masks(word_lmdbs.train, out, failing_after(1), batch_size=8, quiet=True)
+    with pytest.raises(InputError, match="'1 64 8', not '1 64 16'"):
+        add_masks(word_lmdbs.train, out, brightness_masks, batch_size=16, quiet=True)
+    with pytest.raises(InputError, match="'1 64 8', not '1 32 8'"):
+        predict_mask_shard(word_lmdbs.train, out, brightness_masks, world_size=2, batch_size=8)
+
+
+def test_merge_names_a_missing_shard(tmp_path: Path, word_lmdbs: WordLmdbs) -> None:
+    out = tmp_path / "pm"
+    predict_mask_shard(word_lmdbs.train, out, brightness_masks, world_size=2, quiet=True)
+    with pytest.raises(InputError, match="rank 1's masks are missing"):
+        merge_mask_shards(out, world_size=2, quiet=True)
+    with pytest.raises(InputError, match="no partial add-masks output"):
+        merge_mask_shards(tmp_path / "other", quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("device", "fragment"),
+    [("mps", "only cpu and cuda"), ("gpu", "is not a device"), ("cuda:7", "CUDA devices")],
+)
+def test_cli_refuses_devices_this_machine_lacks(
+    tmp_path: Path, word_lmdbs: WordLmdbs, device: str, fragment: str
+) -> None:
+    checkpoint = save_tiny_checkpoint(tmp_path / "seg.pt", tiny_model())
+    result = run_cli(
+        "add-masks", word_lmdbs.unmasked, tmp_path / "pm", "--segmenter", checkpoint,
+        "--device", device,
+    )  # fmt: skip
+    assert_one_line_error(result, fragment, exit_code=2)
+    assert "--device" in result.output
+    assert list(tmp_path.iterdir()) == [checkpoint]

@@ -255,7 +255,7 @@ def test_train_seg_on_word_crops_at_a_crop_shaped_size(tmp_path: Path) -> None:
                  "--workers", 0, "--out", out, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["config"]["size"] == [32, 64]
-    config = Segmenter.from_checkpoint(out).config
+    config = Segmenter.from_pretrained(out).config
     assert config.input_size == (32, 64) and config.crop_height == 32
     bad = run("train-seg", "--data", f"words={tmp_path / 'words'}", "--size", "32by64")
     assert bad.exit_code == 2 and "'32by64' is not a side or HxW" in bad.output

@@ -131,7 +131,7 @@ def test_phase_one_checkpoints_run_open_loop(tmp_path: Path) -> None:
 
 def test_skip_connected_mgnet_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
     model = tiny_model("mgnet-skip")
-    segmenter = Segmenter.from_checkpoint(save_tiny_checkpoint(tmp_path / "skip.pt", model))
+    segmenter = Segmenter.from_pretrained(save_tiny_checkpoint(tmp_path / "skip.pt", model))
     assert segmenter.config == model.config and segmenter.model.skips
     image = image_to_tensor(random_rgb(32, 48, seed=3))
     (prediction,) = segmenter.predict([image])
@@ -142,7 +142,7 @@ def test_skip_connected_mgnet_round_trips_through_a_checkpoint(tmp_path: Path) -
         model_config=model.config.replace(arch="mgnet").to_dict(),
     )
     with pytest.raises(InputError, match=r"mislabelled\.pt: weights do not fit mgnet"):
-        Segmenter.from_checkpoint(tmp_path / "mislabelled.pt")
+        Segmenter.from_pretrained(tmp_path / "mislabelled.pt")
 
 
 def test_unet_has_no_region_output(tmp_path: Path) -> None:
@@ -224,7 +224,7 @@ def input_shapes(segmenter: Segmenter, crops: list[Image.Image], **options) -> s
 def test_crops_are_segmented_at_the_checkpoints_crop_height(tmp_path: Path) -> None:
     crops = [Image.fromarray(random_rgb(20, 60, seed=4))]  # width 3 x height
     trained = save_tiny_checkpoint(tmp_path / "crops.pt", tiny_model(crop_height=32))
-    segmenter = Segmenter.from_checkpoint(trained)
+    segmenter = Segmenter.from_pretrained(trained)
     assert segmenter.config.crop_height == 32
     assert input_shapes(segmenter, crops) == {(1, 3, 32, 96)}
     assert input_shapes(segmenter, crops, height=48) == {(1, 3, 48, 144)}
@@ -234,7 +234,7 @@ def test_crops_are_segmented_at_the_checkpoints_crop_height(tmp_path: Path) -> N
     config = model.config.to_dict()
     del config["crop_height"]
     save_checkpoint(tmp_path / "old.pt", model_state=model.state_dict(), model_config=config)
-    assert input_shapes(Segmenter.from_checkpoint(tmp_path / "old.pt"), crops) == {(1, 3, 64, 192)}
+    assert input_shapes(Segmenter.from_pretrained(tmp_path / "old.pt"), crops) == {(1, 3, 64, 192)}
 
 
 def test_crop_mask_predictor_pickles_without_its_network(checkpoint: Path, tmp_path: Path) -> None:
@@ -247,3 +247,23 @@ def test_crop_mask_predictor_pickles_without_its_network(checkpoint: Path, tmp_p
         crop_mask_predictor(tmp_path / "absent.pt")
     with pytest.raises(InputError, match="crop height 60: must be a positive multiple of 16"):
         predictor.segmenter.crop_masks(crops, height=60)
+
+
+def test_autocast_runs_in_half_precision_and_returns_float32(checkpoint: Path) -> None:
+    fp32 = Segmenter.from_pretrained(checkpoint, device="cpu")
+    assert fp32.amp_dtype is None and fp32.memory_format == torch.contiguous_format  # CPU default
+    amp = Segmenter.from_pretrained(checkpoint, device="cpu", amp=True)
+    assert amp.amp_dtype == torch.bfloat16
+    conv_dtypes = []
+    hook = amp.model.encoder.register_forward_hook(
+        lambda _module, _inputs, output: conv_dtypes.append(output.dtype)
+    )
+    try:
+        image = image_to_tensor(random_rgb(32, 48, seed=9))
+        (half,) = amp.predict([image])
+    finally:
+        hook.remove()
+    assert conv_dtypes == [torch.bfloat16]
+    (full,) = fp32.predict([image])
+    assert half.text.dtype == np.float32
+    assert 0 < np.abs(half.text - full.text).max() < 0.05  # bfloat16 keeps ~3 digits

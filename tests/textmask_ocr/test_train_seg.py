@@ -206,7 +206,7 @@ def test_training_on_word_crops_records_the_crop_height(
         )
     )
     assert 0.0 <= results["phase1"]["text_f1"] <= 1.0 and "region_f1" in results["phase1"]
-    segmenter = Segmenter.from_checkpoint(tmp_path / "run")
+    segmenter = Segmenter.from_pretrained(tmp_path / "run")
     assert segmenter.config.crop_height == 32 == segmenter.config.input_size[0]
     scenes_only = tiny_settings(tmp_path / "scenes", scenes, phases=1)
     assert scenes_only.model_config().crop_height == DEFAULT_CROP_HEIGHT

@@ -30,6 +30,7 @@ _COMMANDS: dict[str, str] = {
     "evaluate-seg": "segmentation:evaluate_seg",
     "warp-icdar13": "segmentation:warp_icdar13",
     "add-masks": "add_masks:add_masks",
+    "export": "export:export",
     "demo": "demo:demo",
 }
 

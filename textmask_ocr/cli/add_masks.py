@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from textmask_ocr.cli.devices import device_option
+
 
 def _multiple_of_16(
     _context: click.Context, _param: click.Parameter, value: int | None
@@ -31,6 +33,9 @@ def _multiple_of_16(
     help="Height crops are segmented at (a multiple of 16); default: the checkpoint's.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@device_option(
+    "cpu, cuda, cuda:1 ... (default: CUDA if available; under torchrun, each rank's GPU)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def add_masks(
     lmdb_path: Path,
@@ -38,6 +43,7 @@ def add_masks(
     segmenter: Path,
     crop_height: int | None,
     batch_size: int,
+    device: str | None,
     quiet: bool,
 ) -> None:
     """Copy LMDB to OUT with the segmenter's pixel-level mask of every crop as mask-%09d.
@@ -46,17 +52,32 @@ def add_masks(
     crops; 64 for checkpoints that do not record one) and a width rounded to a multiple of 16,
     batched by width, and the predicted mask is stored at the crop's size. A killed run continues
     where it stopped when started again with the same arguments; OUT appears only when complete.
+
+    Under torchrun (any number of processes and machines), each rank predicts its own share of
+    the batches and rank 0 merges them: OUT holds exactly what one process writes. OUT's folder
+    must then be on a file system every rank shares.
     """
     import functools
     import time
 
-    from textmask_ocr.data.mask_cache import add_masks as add_predicted_masks
+    from textmask_ocr.data.mask_cache import merge_mask_shards, predict_mask_shard
+    from textmask_ocr.engine import DistributedContext
     from textmask_ocr.masking.predictor import Segmenter
 
     started = time.perf_counter()
-    predictor = functools.partial(
-        Segmenter.from_pretrained(segmenter).crop_masks, height=crop_height
-    )
-    count = add_predicted_masks(lmdb_path, out, predictor, batch_size=batch_size, quiet=quiet)
+    context = DistributedContext.from_environment(device)
+    try:
+        segmentation = Segmenter.from_pretrained(segmenter, device=context.device)
+        predictor = functools.partial(segmentation.crop_masks, height=crop_height)
+        predict_mask_shard(
+            lmdb_path, out, predictor, rank=context.rank,
+            world_size=context.world_size, batch_size=batch_size,
+            quiet=quiet or not context.is_main,
+        )  # fmt: skip
+    finally:
+        context.shutdown()  # every rank has finished (or failed) its shard
+    if not context.is_main:
+        return
+    count = merge_mask_shards(out, world_size=context.world_size, quiet=quiet)
     seconds = time.perf_counter() - started
     click.echo(f"wrote {count} crops with predicted masks to {out} ({count / seconds:.1f} crops/s)")

@@ -16,6 +16,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from textmask_ocr.cli.devices import device_option
 from textmask_ocr.errors import InputError
 
 _PATH = click.Path(path_type=Path)
@@ -227,7 +228,7 @@ def _expand_inputs(inputs: tuple[Path, ...]) -> Iterator[Path]:
     show_default=True,
     help="Smallest text region (pixels) traced into a polygon.",
 )
-@click.option("--device", help="cpu, cuda, cuda:1 ... (default: CUDA if available).")
+@device_option()
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def segment(
     inputs: tuple[Path, ...],
@@ -309,7 +310,7 @@ def segment(
     "--size", type=int, help="Run models at SxS (multiple of 16); default: each image's size."
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", help="cpu, cuda, cuda:1 ... (default: CUDA if available).")
+@device_option()
 @click.option(
     "--out",
     type=_PATH,

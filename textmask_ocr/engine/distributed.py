@@ -40,13 +40,15 @@ class DistributedContext:
         """Join the process group described by ``torchrun``'s variables, or run alone.
 
         Uses NCCL when CUDA is available and gloo otherwise. ``device`` overrides the choice of
-        ``cuda:<local_rank>`` / ``cpu``.
+        ``cuda:<local_rank>`` / ``cpu``; a plain ``"cuda"`` means each rank's ``cuda:<local_rank>``.
         """
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device is not None:
             chosen = torch.device(device)
+            if chosen.type == "cuda" and chosen.index is None:
+                chosen = torch.device("cuda", local_rank)
         elif torch.cuda.is_available():
             chosen = torch.device("cuda", local_rank)
         else:
