@@ -111,5 +111,7 @@ def test_two_gloo_processes_write_the_lmdb_of_one_process(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     reference = lmdb_items(single)
-    assert len(reference) == 3 * TRAIN_SIZE + 2  # image, label, mask; num-samples, mask-source
+    assert (
+        len(reference) == 4 * TRAIN_SIZE + 2
+    )  # image, label, mask, polygon; num-samples, mask-source
     assert lmdb_items(out) == reference
