@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= runs/demo
+# Real word crops (training splits of IIIT5K and SVT) scored beside the synthetic test, read in
+# place and never trained on; skipped where the folder is absent.
+REAL_WORDS ?= ../shared/fixtures/real_words
+BENCHES := $(if $(wildcard $(REAL_WORDS)/iiit5k_train),--bench IIIT5K-train=$(REAL_WORDS)/iiit5k_train) \
+	$(if $(wildcard $(REAL_WORDS)/svt_train),--bench SVT-train=$(REAL_WORDS)/svt_train)
 
 .PHONY: demo test lint clean
 
@@ -14,7 +19,7 @@ $(BIN)/textmask-ocr: setup.cfg pyproject.toml
 	touch $@
 
 demo: $(BIN)/textmask-ocr
-	$(BIN)/textmask-ocr demo --out $(OUT)
+	$(BIN)/textmask-ocr demo --out $(OUT) $(BENCHES)
 
 test: $(BIN)/textmask-ocr
 	$(BIN)/ruff check .

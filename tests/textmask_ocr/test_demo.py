@@ -28,6 +28,7 @@ TINY = dataclasses.replace(
     seg_batch=4,
     phase1_steps=3,
     phase2_steps=2,
+    seg_phases=2,
     base_width=0.125,
     base_hidden=16,
     base_steps=6,
