@@ -30,6 +30,7 @@ from textmask_ocr.masking.evaluation import validation_metrics
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.sources import DataSource
 from textmask_ocr.masking.training import SegTrainSettings, run_train_seg
+from textmask_ocr.recognition.benchmarks import results_table
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
@@ -368,12 +369,7 @@ def run_demo(
         for name, key in [("synthetic test", "test"), *((name, name) for name, _ in benches)]
     ]
     results = stages.run("evaluate", lambda: evaluate_methods(checkpoints, benchmarks, workers))
-    complete = {  # the real-mask row only when every benchmark has ground-truth masks
-        method: {name: result.metric.as_dict() for name, result in scores.items()}
-        for method, scores in results.items()
-        if len(scores) == len(benchmarks)
-    }
-    table = ResultsTable.from_results(complete, reference="RM")
+    table = results_table(results, reference="RM")  # "—" where a benchmark has no masks
     atomic_write_json(
         {"table": table.to_json(), "segmentation": segmentation, "seconds": stages.seconds},
         paths.root / "results.json",
@@ -393,7 +389,6 @@ def run_demo(
                 for method, (_, folder) in METHODS.items()
             },
             budget=budget,
-            seconds=stages.seconds,
         ),
     )
     return DemoResult(table, segmentation, stages.seconds)

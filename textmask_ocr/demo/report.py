@@ -15,6 +15,7 @@ from textmask_ocr.recognition.evaluation import BenchmarkResult
 from textmask_ocr.report.charts import training_curves
 from textmask_ocr.report.examples import SceneExample, SceneGrid, WordExample, WordExampleGrid
 from textmask_ocr.report.html import write_report
+from textmask_ocr.report.stages import StageTimes
 from textmask_ocr.report.table import MetricTable, ResultsTable
 
 if TYPE_CHECKING:
@@ -93,10 +94,11 @@ def write_demo_report(
     paths: DemoPaths,
     recognizer_runs: Mapping[str, Path],
     budget: DemoBudget,
-    seconds: Mapping[str, float],
 ) -> Path:
     """Assemble ``report.html`` from the demo's outputs (``recognizer_runs``: method -> run
-    folder, for the training curves)."""
+    folder, for the training curves). The notes say "PM beats RM" only where the exact McNemar
+    test finds the difference significant; stage times come from the demo's ``metrics.jsonl``,
+    from the run that did each stage."""
     recognizer_logs = {name: _log(folder) for name, folder in recognizer_runs.items()}
     segmenter_logs = {
         "MGNet phase 1": _log(paths.segmenters["mgnet"] / "phase1"),
@@ -116,12 +118,12 @@ def write_demo_report(
         ),
     ]
     bench = table.benchmarks[0]
-    pm, rm = table.score("PM", bench).accuracy, table.score("RM", bench).accuracy
-    verdict = "beats" if pm > rm else "does not beat"
     notes = [
-        f"On {bench}, the predicted mask (PM) {verdict} the random mask (RM): "
-        f"{pm:.2f}% vs {rm:.2f}% word accuracy ({pm - rm:+.2f} points). Budget '{budget.name}'.",
+        table.verdict("PM", column)
+        for column in table.columns
+        if table.comparison("PM", column) is not None
     ]
+    notes.append(f"Budget '{budget.name}'.")
     seg_rows = {
         name: {
             key: 100 * segmentation[arch][key]
@@ -140,5 +142,6 @@ def write_demo_report(
         segmentation=MetricTable(
             seg_rows, caption="Held-out synthetic scenes, pixel-level mask (%)"
         ),
-        details={**{f"time: {k}": f"{v:.0f} s" for k, v in seconds.items()}, **budget.record()},
+        timing=StageTimes.from_records(_log(paths.root)).table(),
+        details=budget.record(),
     )
