@@ -9,8 +9,7 @@ prints: each report is an INFO record of the ``textmask_ocr.progress`` logger, w
 - otherwise (``textmask-ocr ... 2> log``): a line at least every :data:`LOG_INTERVAL_S` while
   the work lasts, ``training: 120/1400 steps (8.6%), 3.2 steps/s, ETA 6 min 40 s, loss 0.1234``.
 
-Both end with a line giving the count and the time taken; :func:`stage_time_table` sums up the
-stages of a pipeline (the demo prints it at the end).
+Both end with a line giving the count and the time taken.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TypeVar
 
@@ -44,24 +43,6 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {seconds} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def stage_time_table(seconds: Mapping[str, float]) -> str:
-    """A Markdown table of stage times: seconds and share of the total, then the total.
-
-    >>> print(stage_time_table({"data": 30, "train": 90}))
-    | stage | seconds | share |
-    |---|---:|---:|
-    | data | 30 | 25.0% |
-    | train | 90 | 75.0% |
-    | total | 120 | 100.0% |
-    """
-    total = sum(seconds.values())
-    rows = ["| stage | seconds | share |", "|---|---:|---:|"]
-    for name, value in [*seconds.items(), ("total", total)]:
-        share = 100.0 * value / total if total > 0 else 0.0
-        rows.append(f"| {name} | {value:.0f} | {share:.1f}% |")
-    return "\n".join(rows)
 
 
 def format_rate(per_second: float, unit: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import shutil
 from html.parser import HTMLParser
@@ -14,6 +15,7 @@ from textmask_ocr.demo import BUDGETS, run_demo
 from textmask_ocr.demo.stages import StageRunner
 from textmask_ocr.engine.trainer import Trainer
 from textmask_ocr.recognition.benchmarks import EvaluatedModel, evaluate_benchmarks
+from textmask_ocr.report.table import ResultsTable
 
 TINY = dataclasses.replace(
     BUDGETS["fast"],
@@ -64,6 +66,27 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     HTMLParser().feed(html)
     assert html.count("<svg") >= 4 and "data:image/png;base64" in html
     assert "no data" not in html  # every curve found its records
+
+
+def test_demo_headline_follows_the_paired_test(demo_run: Path) -> None:
+    """results.json carries PM's comparison with RM; report.html words it by its p-value and ends
+    with the time per stage."""
+    data = json.loads((demo_run / "results.json").read_text())["table"]
+    rows = {row["method"]: row["benchmarks"]["synthetic test"] for row in data["rows"]}
+    assert rows["RM"]["comparison"] is None
+    comparison = rows["PM"]["comparison"]
+    assert comparison["count"] == TINY.test_words
+    assert comparison["difference"] == pytest.approx(
+        rows["PM"]["accuracy"] - rows["RM"]["accuracy"]
+    )
+    page = (demo_run / "report.html").read_text()
+    verdict = ResultsTable.from_json(data).verdict("PM", "synthetic test")
+    assert html.escape(verdict) in page
+    if comparison["p_value"] >= 0.05:
+        assert "no significant difference between PM and RM" in verdict
+    else:
+        assert ("PM beats RM" if comparison["difference"] > 0 else "RM beats PM") in verdict
+    assert "<h2>Time per stage</h2>" in page and "<th scope='row'>evaluate</th>" in page
 
 
 def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:

@@ -21,9 +21,11 @@ from tests.textmask_ocr.recognition_fixtures import (
 from textmask_ocr.data.lmdb_format import WordLmdb
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
+from textmask_ocr.recognition.benchmarks import results_table
 from textmask_ocr.recognition.data import recognizer_dataset
-from textmask_ocr.recognition.evaluation import evaluate_dataset
+from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.models import MaskedCRNN
+from textmask_ocr.recognition.protocol import WordAccuracy
 from textmask_ocr.recognition.significance import bootstrap_difference_interval, mcnemar_exact_p
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -356,3 +358,36 @@ def test_evaluation_reports_its_progress_in_words_unless_quiet(
     counts = [re.match(r"evaluating words: (\d+/\d+) words", m)[1] for m in caplog.messages]
     assert counts == ["20/64", "40/64", "60/64", "64/64", "64/64"]  # the last: the closing line
     assert " in " in caplog.messages[-1] and "ETA" not in caplog.messages[-1]
+
+
+def benchmark_result(name: str, hits: list[bool]) -> BenchmarkResult:
+    metric = WordAccuracy()
+    metric.update(["a" if hit else "b" for hit in hits], ["a"] * len(hits))
+    rows = [{"key": i + 1, "correct": hit} for i, hit in enumerate(hits)]
+    return BenchmarkResult(name, metric, rows)
+
+
+def test_results_table_keeps_a_partial_row_and_compares_what_was_read() -> None:
+    """The demo's table: the real-mask row has no score where the crops have no masks."""
+    hits = {
+        "RM": {"synthetic": [True, False, True, True], "IIIT5K": [False, False, True]},
+        "PM": {"synthetic": [True] * 4, "IIIT5K": [True] * 3},
+        "real mask": {"synthetic": [False] * 4},
+    }
+    results = {
+        method: {name: benchmark_result(name, row_hits) for name, row_hits in row.items()}
+        for method, row in hits.items()
+    }
+    table = results_table(results, reference="RM")
+    assert table.methods == ("RM", "PM", "real mask")
+    assert table.score("real mask", "IIIT5K") is None
+    assert set(table.comparisons["PM"]) == {"synthetic", "IIIT5K", "Total"}
+    assert set(table.comparisons["real mask"]) == {"synthetic"}
+    pooled = table.comparison("PM", "Total")
+    assert (pooled.count, pooled.reference_only, pooled.method_only) == (7, 0, 3)
+    assert pooled.p_value == mcnemar_exact_p(0, 3) == 0.25
+    assert table.to_text().splitlines()[-1].split()[-2:] == ["—", "—"]
+    without_rows = {
+        m: {b: BenchmarkResult(b, r.metric) for b, r in row.items()} for m, row in results.items()
+    }
+    assert results_table(without_rows, reference="RM").comparisons == {}  # nothing to pair

@@ -14,7 +14,6 @@ from textmask_ocr.progress import (
     LOG_INTERVAL_S,
     Progress,
     format_duration,
-    stage_time_table,
     track,
 )
 
@@ -150,15 +149,3 @@ def test_console_logging_shows_info_and_one_line_warnings_then_restores(monkeypa
         assert warnings.showwarning is show
     assert stream.getvalue() == "step 3\nwarning: the mask has no effect\n"
     assert library.level == level and library.handlers == handlers
-
-
-def test_stage_time_table_gives_seconds_shares_and_the_total() -> None:
-    assert stage_time_table({"data": 76.4, "MGNet": 218.0, "evaluate": 5.6}).splitlines() == [
-        "| stage | seconds | share |",
-        "|---|---:|---:|",
-        "| data | 76 | 25.5% |",
-        "| MGNet | 218 | 72.7% |",
-        "| evaluate | 6 | 1.9% |",
-        "| total | 300 | 100.0% |",
-    ]
-    assert stage_time_table({}).splitlines()[-1] == "| total | 0 | 0.0% |"

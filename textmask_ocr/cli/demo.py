@@ -62,7 +62,8 @@ def demo(
     """
     from textmask_ocr.cli.recognition import parse_benchmarks
     from textmask_ocr.demo import BUDGETS, run_demo
-    from textmask_ocr.progress import stage_time_table
+    from textmask_ocr.engine.metrics_log import MetricsLog
+    from textmask_ocr.report.stages import StageTimes
 
     chosen = BUDGETS[budget]
     if segmenters:
@@ -77,5 +78,6 @@ def demo(
         quiet=quiet,
     )
     click.echo(result.table.to_text().rstrip("\n"))
-    click.echo(f"\nstage times (this run):\n{stage_time_table(result.seconds)}")
+    times = StageTimes.from_records(MetricsLog(out / "metrics.jsonl").read())
+    click.echo("\n" + times.table().to_text().rstrip("\n"))
     click.echo(f"report: {out / 'report.html'}")

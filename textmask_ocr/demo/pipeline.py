@@ -39,12 +39,12 @@ from textmask_ocr.masking.evaluation import validation_metrics
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.sources import DataSource
 from textmask_ocr.masking.training import SegTrainSettings, run_train_seg
+from textmask_ocr.recognition.benchmarks import results_table
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset
 from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
-from textmask_ocr.recognition.significance import compare_methods
-from textmask_ocr.report.table import TOTAL, ResultsTable
+from textmask_ocr.report.table import ResultsTable
 
 logger = logging.getLogger(__name__)
 
@@ -353,28 +353,6 @@ def evaluate_methods(
     return results
 
 
-def results_table(
-    results: dict[str, dict[str, BenchmarkResult]], benchmarks: Sequence[str]
-) -> ResultsTable:
-    """The table of every method's scores (``None`` where a method has none), each compared with
-    RM on the same crops (exact McNemar, bootstrap interval), per benchmark and pooled."""
-    predictions = {
-        method: {name: result.predictions for name, result in scores.items()}
-        for method, scores in results.items()
-    }
-    return ResultsTable.from_results(
-        {
-            method: {
-                name: scores[name].metric.as_dict() if name in scores else None
-                for name in benchmarks
-            }
-            for method, scores in results.items()
-        },
-        reference="RM",
-        comparisons=compare_methods(predictions, "RM", pooled=TOTAL),
-    )
-
-
 def _bench_key(name: str) -> str:
     return "test" if name == SYNTHETIC_TEST else name
 
@@ -453,7 +431,7 @@ def run_demo(
     results = stages.run(
         "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, paths, workers, quiet)
     )
-    table = results_table(results, list(benchmarks))
+    table = results_table(results, reference="RM")
     atomic_write_json(
         {"table": table.to_json(), "segmentation": segmentation, "seconds": stages.seconds},
         paths.root / "results.json",
@@ -467,7 +445,6 @@ def run_demo(
         paths=paths,
         methods=methods,
         budget=budget,
-        seconds=stages.seconds,
     )
     return DemoResult(table, segmentation, stages.seconds)
 

@@ -15,6 +15,7 @@ from textmask_ocr.recognition.evaluation import BenchmarkResult
 from textmask_ocr.report.charts import training_curves
 from textmask_ocr.report.examples import WordExample, WordExampleGrid
 from textmask_ocr.report.html import write_report
+from textmask_ocr.report.stages import StageTimes
 from textmask_ocr.report.table import TOTAL, MetricTable, ResultsTable
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ def write_demo_report(
     paths: DemoPaths,
     methods: Sequence[Method],
     budget: DemoBudget,
-    seconds: Mapping[str, float],
 ) -> Path:
     """Assemble ``report.html`` from the demo's outputs."""
     recognizer_logs = {method.name: _log(paths.recognizer(method)) for method in methods}
@@ -124,5 +124,6 @@ def write_demo_report(
         segmentation=MetricTable(
             seg_rows, caption="Held-out synthetic test crops, pixel-level mask (%)"
         ),
-        details={**{f"time: {k}": f"{v:.0f} s" for k, v in seconds.items()}, **budget.record()},
+        timing=StageTimes.from_records(MetricsLog(paths.root / "metrics.jsonl").read()).table(),
+        details=budget.record(),
     )

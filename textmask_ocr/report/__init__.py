@@ -1,5 +1,5 @@
 """Reports: the results table (Markdown, text, JSON, HTML), training curves as inline SVG,
-example grids with images as data URIs, and the self-contained ``report.html``.
+example grids with images as data URIs, time per stage, and the self-contained ``report.html``.
 
 Pure presentation: everything here takes plain numbers, strings, records and images, so the demo
 pipeline, ``evaluate`` and users' own scripts can all build the same report.
@@ -17,6 +17,7 @@ from textmask_ocr.report.examples import (
     image_data_uri,
 )
 from textmask_ocr.report.html import render_report, write_report
+from textmask_ocr.report.stages import StageTimes
 from textmask_ocr.report.table import (
     DEFAULT_REFERENCE,
     TOTAL,
@@ -35,6 +36,7 @@ __all__ = [
     "SceneExample",
     "SceneGrid",
     "Series",
+    "StageTimes",
     "WordExample",
     "WordExampleGrid",
     "align",

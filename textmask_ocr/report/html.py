@@ -1,8 +1,8 @@
 """``report.html``: one self-contained page (inline CSS and SVG, data-URI images, no scripts).
 
 Sections, each shown only when given: notes, the recognition results table (word accuracy with
-deltas, the edit-distance table folded below it), a segmentation table, training curves, the
-Fig. 9-style word grid, the scene grid, and run details.
+deltas and p-values, the edit-distance table folded below it), a segmentation table, training
+curves, the Fig. 9-style word grid, the scene grid, the time per stage, and run details.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def render_report(
     scenes: SceneGrid | Sequence[SceneExample] | None = None,
     notes: Sequence[str] = (),
     segmentation: MetricTable | None = None,
+    timing: MetricTable | None = None,
     details: Mapping[str, object] | None = None,
 ) -> str:
     """The report page as a string.
@@ -124,6 +125,7 @@ def render_report(
         scenes: the scene grid (a plain sequence likewise).
         notes: paragraphs of plain text shown under the title (e.g. what the numbers show).
         segmentation: the segmentation comparison (e.g. MGNet vs U-Net F1 on held-out scenes).
+        timing: seconds per stage and their share (``report.stages.StageTimes.table()``).
         details: run settings shown at the end (seed, budget, times, paths...).
     """
     if isinstance(notes, str):
@@ -168,6 +170,8 @@ def render_report(
         body.append(
             _section("scenes", "Scenes", f"<div class='grid-scroll'>{scenes.to_html()}</div>")
         )
+    if timing is not None:
+        body.append(_section("timing", "Time per stage", timing.to_html()))
     if details:
         items = "".join(
             f"<dt>{escape(str(key))}</dt><dd>{escape(str(value))}</dd>"
@@ -193,6 +197,7 @@ def write_report(
     scenes: SceneGrid | Sequence[SceneExample] | None = None,
     notes: Sequence[str] = (),
     segmentation: MetricTable | None = None,
+    timing: MetricTable | None = None,
     details: Mapping[str, object] | None = None,
 ) -> Path:
     """Render the report (see :func:`render_report`) and write it atomically to ``path``."""
@@ -204,6 +209,7 @@ def write_report(
         scenes=scenes,
         notes=notes,
         segmentation=segmentation,
+        timing=timing,
         details=details,
     )
     atomic_write_text(page, path)
