@@ -158,6 +158,26 @@ def test_render_text_layers(font):
         assert not layer[border].any()  # warp_layers relies on a zero border
 
 
+def test_embolden_thickens_the_text_and_the_outline_grows_from_it(font):
+    plain = render_text("Mask", font)
+    bold = render_text("Mask", font, embolden=2)
+    # the glyphs drawn with a 2-pixel stroke in their own colour, as Pillow draws them
+    reference = render_text("Mask", font, stroke_width=2).outline
+    assert bold.outline is None
+    assert np.array_equal(bold.coverage, reference)
+    assert (bold.coverage > 0).sum() > (plain.coverage > 0).sum()
+    # an outline on top: the canvas grows by its width, the text stays the thickened glyphs
+    outlined = render_text("Mask", font, embolden=2, stroke_width=1)
+    assert np.array_equal(_inked(outlined.coverage), _inked(bold.coverage))
+    assert np.array_equal(outlined.outline, render_text("Mask", font, stroke_width=3).outline)
+
+
+def _inked(layer: np.ndarray) -> np.ndarray:
+    """``layer`` cropped to its non-zero pixels."""
+    rows, columns = np.nonzero(layer)
+    return layer[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_every_touched_pixel_lies_inside_the_clockwise_word_polygon(font, seed):
     rng = np.random.default_rng(seed)
