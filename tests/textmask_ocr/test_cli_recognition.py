@@ -76,7 +76,7 @@ def test_finetune_then_resume_then_evaluate(
     )  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
     last_val = read_metrics(run)[-1]
-    lines = evaluated.output.splitlines()
+    lines = evaluated.stdout.splitlines()  # stderr has the progress lines
     assert lines[1].split() == ["Method", "val", "(n=23)"]
     assert lines[3].split() == ["last.pt", f"{last_val['accuracy']:.2f}"]  # the run's own score
     assert (run / "eval-random" / "results.json").is_file()

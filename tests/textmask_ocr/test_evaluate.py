@@ -172,12 +172,12 @@ def test_results_json_equals_a_recount_of_the_predictions(
     assert total["norm_edit_distance"] == pytest.approx(weighted, abs=1e-12)
     assert total["accuracy"] == pytest.approx(100 * total["correct"] / count, abs=1e-12)
 
-    header, rule, line = result.output.splitlines()[1:4]
+    header, rule, line = result.stdout.splitlines()[1:4]  # stderr: progress lines
     assert header.split() == ["Method", "IIIT5K", "(n=23)", "words", "(n=64)", "Total", "(n=87)"]
     assert set(rule) == {"-", " "}
     cells = [f"{row['benchmarks'][n]['accuracy']:.2f}" for n in ("IIIT5K", "words")]
     assert line.split() == ["rgbmask.pt", *cells, f"{total['accuracy']:.2f}"]
-    assert result.output.splitlines()[-1] == f"results written to {tmp_path / 'results.json'}"
+    assert result.stdout.splitlines()[-1] == f"results written to {tmp_path / 'results.json'}"
 
 
 def test_recognize_on_exported_files_matches_evaluate_sample_by_sample(
@@ -270,7 +270,7 @@ def test_evaluate_prints_one_column_per_benchmark_for_a_public_checkpoint(
         tmp_path,
     )
     assert result.exit_code == 0, result.output
-    header = result.output.splitlines()[1]
+    header = result.stdout.splitlines()[1]
     assert re.fullmatch(r"Method\s+val\.lmdb \(n=23\)", header)  # a bare PATH names the column
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["models"][0]["mask"] == "none"

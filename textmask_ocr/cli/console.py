@@ -45,8 +45,10 @@ class StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
-    logging.getLogger(LIBRARY_LOGGER).warning("%s", message)
+def _one_line_warning(message: Warning | str, *_: Any, **__: Any) -> str:
+    """``warnings.formatwarning`` for the command: ``warning: <message>``, without the source
+    line (the warning is still shown by ``warnings``, so filters and recorders keep working)."""
+    return f"warning: {message}\n"
 
 
 @contextlib.contextmanager
@@ -54,13 +56,13 @@ def console_logging() -> Iterator[None]:
     """Show the library's INFO records and every warning on stderr, for the duration."""
     library = logging.getLogger(LIBRARY_LOGGER)
     handler = StderrHandler()
-    previous_level, previous_show = library.level, warnings.showwarning
+    previous_level, previous_format = library.level, warnings.formatwarning
     library.addHandler(handler)
     library.setLevel(logging.INFO)
-    warnings.showwarning = _show_warning
+    warnings.formatwarning = _one_line_warning
     try:
         yield
     finally:
-        warnings.showwarning = previous_show
+        warnings.formatwarning = previous_format
         library.setLevel(previous_level)
         library.removeHandler(handler)
