@@ -28,6 +28,7 @@ TOLERANCE = 1e-4
 MASKED = {"crnn": MaskedCRNN, "aster": MaskedASTER}
 # A second input size per architecture, beside the model's own: the graphs are dynamic.
 OTHER_SIZE = {"crnn": (32, 160), "aster": (48, 200)}
+MAX_LENGTH = 12
 
 
 def onnx_session(path: Path):
@@ -52,12 +53,13 @@ def test_exported_recognizer_reads_the_words_pytorch_reads(
     arch: str, tmp_path: Path, crnn_weights: Path, aster_weights: Path
 ) -> None:
     weights = {"crnn": crnn_weights, "aster": aster_weights}[arch]
-    checkpoint = (
-        MASKED[arch]
-        .from_pretrained(weights, mask_init="random", device="cpu")
-        .save(tmp_path / f"{arch}.pt")
-    )
-    result = run_cli("export", checkpoint, tmp_path / f"{arch}.onnx")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the mask channel's random weights
+        recognizer = MASKED[arch].from_pretrained(weights, mask_init="random", device="cpu")
+    checkpoint = recognizer.save(tmp_path / f"{arch}.pt")
+    # Random weights leave near ties between symbols: a short decoding keeps a difference in the
+    # last float bit from changing the argmax of a later step.
+    result = run_cli("export", checkpoint, tmp_path / f"{arch}.onnx", "--max-length", MAX_LENGTH)
     assert result.exit_code == 0, result.output
     session = onnx_session(tmp_path / f"{arch}.onnx")
     model = load_recognizer(checkpoint).eval()
@@ -67,11 +69,13 @@ def test_exported_recognizer_reads_the_words_pytorch_reads(
         inputs = batch_inputs(images, model.config.replace(input_size=size), masks)
         ids, probs = session.run(None, {"input": inputs.numpy()})
         if arch == "aster":
-            expected_ids, expected_probs = model.predict(inputs, beam_width=1)
+            expected_ids, expected_probs = model.predict(
+                inputs, beam_width=1, max_length=MAX_LENGTH
+            )
         else:
             expected_ids, expected_probs = model.predict(inputs)
         length = expected_ids.shape[1]
-        assert ids.shape == (len(images), model.max_length if arch == "aster" else length)
+        assert ids.shape == (len(images), MAX_LENGTH if arch == "aster" else length)
         assert np.array_equal(ids[:, :length], expected_ids.numpy())
         np.testing.assert_allclose(probs[:, :length], expected_probs.numpy(), atol=TOLERANCE)
         words = codec.decode(torch.from_numpy(ids), torch.from_numpy(probs))
