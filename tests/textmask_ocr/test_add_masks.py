@@ -26,6 +26,8 @@ from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.models import load_base_or_adapted
 
+pytestmark = pytest.mark.usefixtures("single_thread_torch")
+
 
 def brightness_masks(crops: list[Image.Image]) -> list[Image.Image]:
     """A deterministic stand-in predictor: the crop's gray level as the mask."""

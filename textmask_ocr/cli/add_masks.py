@@ -55,7 +55,8 @@ def add_masks(
 
     Under torchrun (any number of processes and machines), each rank predicts its own share of
     the batches and rank 0 merges them: OUT holds exactly what one process writes. OUT's folder
-    must then be on a file system every rank shares.
+    must then be on a file system every rank shares, and a killed job continues with the same
+    arguments and number of processes.
     """
     import functools
     import time

@@ -1,6 +1,6 @@
 """Deployment: ONNX graphs of the recognizers and segmenters (``textmask-ocr export``).
 
-Needs the ``export`` extra (``onnx``, ``onnxruntime``) only to check or run the written files.
+Needs the ``export`` extra: ``onnx`` to write the graphs, ``onnxruntime`` to run them.
 """
 
 from textmask_ocr.export.onnx_export import (

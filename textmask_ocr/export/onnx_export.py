@@ -1,7 +1,7 @@
 """ONNX export of recognizers and segmenters (``textmask-ocr export``).
 
 :func:`export_onnx` traces a :mod:`~textmask_ocr.export.graphs` graph with the TorchScript-based
-exporter of ``torch.onnx`` (no extra packages besides ``onnx`` to check the file) and writes it
+exporter of ``torch.onnx``, which needs the ``onnx`` package (the ``export`` extra), and writes it
 atomically. Opset 16 or later: ASTER's TPS samples through ``GridSample``. Dynamic axes:
 
 ========== ============================== =================================================
@@ -18,6 +18,7 @@ the convolutions; heights and widths must be multiples of 16.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from dataclasses import dataclass
@@ -88,7 +89,12 @@ def export_onnx(
 
     Returns:
         the names and dynamic axes of the written graph.
+
+    Raises:
+        InputError: no ``onnx`` package, or a bad ``opset`` or ``max_length``.
     """
+    if importlib.util.find_spec("onnx") is None:
+        raise InputError("export needs the onnx package: pip install 'textmask-ocr[export]'")
     if opset < MIN_OPSET:
         raise InputError(f"--opset {opset}: GridSample needs opset {MIN_OPSET} or later")
     if max_length is not None and max_length < 1:
