@@ -288,7 +288,7 @@ def run_finetune(
     settings.validate()
     context = context or DistributedContext.from_environment()
     torch.manual_seed(settings.seed)
-    # channels_last: the convolutions run 1.5-2x faster on CPUs (oneDNN) and on GPUs with AMP
+    # channels_last: faster convolutions with oneDNN on CPUs and with AMP on GPUs
     model = build_model(settings).to(context.device, memory_format=torch.channels_last)
     parameters = freeze_for(model, settings.train_layers)
     optimizer, scheduler = build_optimizer(settings, parameters)
