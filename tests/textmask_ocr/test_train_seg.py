@@ -230,7 +230,7 @@ def test_settings_errors(scenes: dict[str, Path], tmp_path: Path) -> None:
         run_train_seg(tiny_settings(tmp_path / "a", scenes, data=region_only))
     with pytest.raises(InputError, match="--data-ratio given 2 times for 1 --data"):
         run_train_seg(tiny_settings(tmp_path / "b", scenes, data_ratio=[1.0, 2.0]))
-    with pytest.raises(InputError, match="--size 40: a multiple of 16"):
+    with pytest.raises(InputError, match="--size 40: a side or HxW, multiples of 16"):
         run_train_seg(tiny_settings(tmp_path / "c", scenes, size=40))
     with pytest.raises(InputError, match="--crf 'exact': choose from window, dense"):
         run_train_seg(tiny_settings(tmp_path / "d", scenes, crf="exact"))
