@@ -40,6 +40,14 @@ import click
     "the others PM (<name>) rows). Default: the budget's.",
 )
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Torch threads of the main process. One keeps a 2-core machine that also runs the "
+    "data workers from spin-waiting; raise it on larger machines.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or stage lines.")
 def demo(
     out: Path,
@@ -49,6 +57,7 @@ def demo(
     bench: tuple[str, ...],
     segmenters: tuple[str, ...],
     workers: int,
+    threads: int,
     quiet: bool,
 ) -> None:
     """Reproduce Table IV(b) in miniature: base CRNN vs random (RM), predicted (PM) and real masks.
@@ -60,11 +69,14 @@ def demo(
     report.html under --out; a second run with the same --out continues where it stopped (and
     adds the stages of --segmenter architectures it has not trained yet).
     """
+    import torch
+
     from textmask_ocr.cli.recognition import parse_benchmarks
     from textmask_ocr.demo import BUDGETS, run_demo
     from textmask_ocr.engine.metrics_log import MetricsLog
     from textmask_ocr.report.stages import StageTimes
 
+    torch.set_num_threads(threads)
     chosen = BUDGETS[budget]
     if segmenters:
         chosen = dataclasses.replace(chosen, segmenters=tuple(dict.fromkeys(segmenters)))
