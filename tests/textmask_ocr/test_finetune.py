@@ -19,8 +19,8 @@ from tests.textmask_ocr.recognition_fixtures import (
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.data.synth import iter_word_records
-from textmask_ocr.engine import load_checkpoint
-from textmask_ocr.recognition.finetune import RecognitionTask, run_finetune
+from textmask_ocr.engine import is_complete, load_checkpoint
+from textmask_ocr.recognition.finetune import FinetuneSettings, RecognitionTask, run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch", "restore_determinism")
@@ -77,8 +77,7 @@ def test_resume_continues_exactly_like_a_straight_run(
     run_finetune(finetune_settings(split, word_lmdbs, crnn_weights, steps=STEPS, **common))
     halfway = load_checkpoint(split / "last.pt")
     assert halfway["trainer"]["step"] == STEPS
-    resumed = finetune_settings(split, word_lmdbs, None, steps=2 * STEPS, resume=split, **common)
-    run_finetune(resumed)
+    run_finetune(FinetuneSettings.resumed(split, {"steps": 2 * STEPS}))
 
     assert_same_run(straight, split)
     final = load_checkpoint(split / "last.pt")["state_dict"]
@@ -112,7 +111,9 @@ def test_onecycle_run_interrupted_after_a_checkpoint_resumes_exactly(
     # step N + 1 was logged after the checkpoint: the resumed run forgets and redoes it
     assert [row["step"] for row in read_metrics(interrupted)] == list(range(1, STEPS + 2))
 
-    run_finetune(finetune_settings(interrupted, word_lmdbs, None, resume=interrupted, **common))
+    assert not is_complete(interrupted)  # last.pt and best.pt alone do not mean finished
+    run_finetune(FinetuneSettings.from_run(interrupted))
+    assert is_complete(interrupted) and is_complete(straight)
     assert_same_run(straight, interrupted)
     learning_rates = [row["lr"] for row in read_metrics(straight) if row["kind"] == "train"]
     assert learning_rates.index(max(learning_rates)) in (0, 1)  # one-cycle: warm-up then decay

@@ -5,7 +5,6 @@ Data sets are named ``KIND[:GT][@SPLIT]=DIR`` (see :mod:`textmask_ocr.masking.so
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -14,18 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
+from segmentation.configs import ARCHS
+from textmask_ocr.cli.options import explicit_values, setting_option
 from textmask_ocr.errors import InputError
+from textmask_ocr.masking.training.settings import CRF_MODES, SegTrainSettings
 
 _PATH = click.Path(path_type=Path)
 _EXISTING = click.Path(path_type=Path, exists=True)
 _DATA_HELP = "KIND[:GT][@SPLIT]=DIR; GT: pixel|region|both (default both)."
 
 
-# Flag defaults repeat SegTrainSettings' (a test checks they agree): only flags given on the command
-# line override the --config file, and importing the settings here would slow down --help.
 _NEGATED = {"no_subset_loss": "subset_loss", "no_crf_loss": "crf_loss", "no_augment": "augment"}
+_SEG = SegTrainSettings
 
 
 def _flag_setting(name: str, value: Any) -> tuple[str, Any]:
@@ -60,45 +60,51 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 @click.option(
     "--val", help=f"Validation set (test split by default); best.pt follows its F1. {_DATA_HELP}"
 )
-@click.option(
-    "--arch",
-    type=click.Choice(["mgnet", "unet"]),
-    default="mgnet",
-    show_default=True,
+@setting_option(
+    _SEG,
+    "arch",
+    type=click.Choice(ARCHS),
     help="unet: the single-branch baseline (its phase 2 adds only the CRF term).",
 )
-@click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier.")
-@click.option("--size", type=int, default=512, show_default=True, help="Training image side.")
-@click.option(
-    "--phases",
+@setting_option(_SEG, "width", type=float, help="Channel multiplier.")
+@setting_option(_SEG, "size", type=int, help="Training image side (a multiple of 16).")
+@setting_option(
+    _SEG,
+    "phases",
     type=click.IntRange(1, 2),
-    default=2,
-    show_default=True,
     help="1 stops after phase 1 (the paper's Ours-alpha).",
 )
-@click.option("--phase1-steps", type=click.IntRange(min=1), default=20000, show_default=True)
-@click.option("--phase2-steps", type=click.IntRange(min=1), default=10000, show_default=True)
-@click.option("--phase1-lr", type=float, default=1e-4, show_default=True, help="Adam, phase 1.")
-@click.option("--phase2-lr", type=float, default=1e-5, show_default=True, help="Adam, phase 2.")
+@setting_option(_SEG, "phase1_steps", type=click.IntRange(min=1))
+@setting_option(_SEG, "phase2_steps", type=click.IntRange(min=1))
+@setting_option(_SEG, "phase1_lr", type=float, help="Adam, phase 1.")
+@setting_option(_SEG, "phase2_lr", type=float, help="Adam, phase 2.")
 @click.option("--no-subset-loss", is_flag=True, help="Phase 2 without the subset loss.")
 @click.option("--no-crf-loss", is_flag=True, help="Phase 2 without the CRF loss.")
-@click.option(
-    "--crf",
-    type=click.Choice(["window", "dense"]),
-    default="window",
-    show_default=True,
+@setting_option(
+    _SEG,
+    "crf",
+    type=click.Choice(CRF_MODES),
     help="CRF kernel: local window (fast) or exact dense (GPU).",
 )
 @click.option("--no-augment", is_flag=True, help="No rotation, colour jitter or noise.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
-@click.option(
-    "--select-best",
+@setting_option(_SEG, "batch_size", type=click.IntRange(min=1))
+@setting_option(_SEG, "workers", type=click.IntRange(min=0))
+@setting_option(
+    _SEG, "amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."
+)
+@setting_option(_SEG, "seed", type=int)
+@setting_option(_SEG, "eval_every", type=click.IntRange(min=0))
+@setting_option(_SEG, "checkpoint_every", type=click.IntRange(min=1), help="Steps.")
+@setting_option(
+    _SEG,
+    "checkpoint_minutes",
+    type=click.FloatRange(min=0),
+    help="Also checkpoint after this much training time (0: steps only).",
+)
+@setting_option(_SEG, "deterministic", is_flag=True, help="Deterministic algorithms (slower).")
+@setting_option(
+    _SEG,
+    "select_best",
     is_flag=True,
     help="model.pt = the best validated checkpoint of both phases, not the final weights.",
 )
@@ -110,8 +116,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     "run again); flags override.",
 )
 @click.option("--out", type=_PATH, help="Run folder.")
-@click.option("--resume", type=_EXISTING, help="Continue the run in this folder exactly.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--resume",
+    type=_EXISTING,
+    help="Continue the run in this folder exactly, with its recorded settings; a flag given "
+    "with it must keep the run's value, except --workers, --quiet, --checkpoint-every, "
+    "--checkpoint-minutes.",
+)
+@setting_option(_SEG, "quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_seg(
     ctx: click.Context,
@@ -127,28 +139,17 @@ def train_seg(
     phase1/ and phase2/ run folders (metrics.jsonl, best.pt, last.pt), config.json and model.pt.
     Runs under torchrun for several GPUs.
     """
-    from textmask_ocr.masking.training import (
-        RUNTIME_SETTINGS,
-        SegTrainSettings,
-        run_train_seg,
-    )
+    from textmask_ocr.masking.training import run_train_seg
 
-    explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    given_flags = [name for name in options if ctx.get_parameter_source(name) in explicit]
-    given = dict(_flag_setting(name, options[name]) for name in given_flags)
+    given = dict(
+        _flag_setting(name, value) for name, value in explicit_values(ctx, options).items()
+    )
     if resume is not None:
-        fixed = [
-            name for name in given_flags if _flag_setting(name, None)[0] not in RUNTIME_SETTINGS
-        ]
-        if config_file is not None or fixed:
-            flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed) or "--config"
-            raise InputError(
-                f"--resume continues the recorded settings; only --workers and --quiet may be "
-                f"given with it, not {flags}"
-            )
-        if out is not None and out.resolve() != resume.resolve():
-            raise InputError(f"--out {out}: --resume continues the run in {resume}")
-        settings = dataclasses.replace(SegTrainSettings.from_run(resume), **given)
+        if config_file is not None:
+            raise InputError("--config starts a new run; --resume continues the recorded one")
+        if out is not None:
+            given["out"] = str(out)
+        settings = SegTrainSettings.resumed(resume, given)
     else:
         values = _read_config_file(config_file) if config_file is not None else {}
         values.update(given)

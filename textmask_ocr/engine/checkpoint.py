@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from textmask_ocr.atomic import atomic_torch_save
+from textmask_ocr.atomic import atomic_torch_save, atomic_write_json
 from textmask_ocr.errors import InputError
 
 CHECKPOINT_FORMAT = "textmask_ocr/1"
+#: The record a training run writes last, once it has finished (see :func:`is_complete`).
+COMPLETE_FILE = "complete.json"
 
 
 def save_checkpoint(
@@ -89,6 +91,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT!r}); public base weights go to --weights"
         )
     return payload
+
+
+def mark_complete(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Write ``run_dir/complete.json`` (atomically): the run finished; ``record`` says how."""
+    atomic_write_json({"complete": True, **record}, Path(run_dir) / COMPLETE_FILE)
+
+
+def clear_complete(run_dir: str | os.PathLike[str]) -> None:
+    """Remove the completion record of a run that continues."""
+    (Path(run_dir) / COMPLETE_FILE).unlink(missing_ok=True)
+
+
+def is_complete(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether the training run in ``run_dir`` finished (its checkpoints alone do not say so:
+    ``best.pt`` and ``last.pt`` are written while it runs)."""
+    return (Path(run_dir) / COMPLETE_FILE).is_file()
 
 
 def capture_rng_state() -> dict[str, Any]:
