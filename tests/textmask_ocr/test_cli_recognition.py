@@ -91,14 +91,19 @@ def test_resume_takes_the_recorded_settings_and_refuses_explicit_changes(
     assert is_complete(tmp_path)
     prefix = f"--resume {tmp_path}: "
     for flags, message in (
-        (("--steps", 4), "--steps would change the run's steps from 2 to 4; leave --steps out to "
-         "keep the run's value (only --schedule constant runs can be extended)"),
+        (
+            ("--steps", 4),
+            "--steps would change the run's steps from 2 to 4; leave --steps out to "
+            "keep the run's value (only --schedule constant runs can be extended)",
+        ),
         (("--lr", 0.1), "--lr would change the run's lr from 0.01 to 0.1"),
         (("--seed", 1), "--seed would change the run's seed from 0 to 1"),
         (("--mask", "real"), "--mask would change the run's mask from random to real"),
         (("--train-ratio", 1), "--train-ratio would change the run's train_ratio from None to 1"),
-        (("--train", word_lmdbs.val), f"--train would change the run's train from "
-         f"{word_lmdbs.train} to {word_lmdbs.val}"),
+        (
+            ("--train", word_lmdbs.val),
+            f"--train would change the run's train from {word_lmdbs.train} to {word_lmdbs.val}",
+        ),
     ):
         refused = run_cli("finetune", "--resume", tmp_path, *flags)
         assert_one_line_error(refused, prefix + message)

@@ -172,7 +172,6 @@ def test_train_seg_flag_defaults_are_the_settings_defaults() -> None:
     assert checked == 23
 
 
-
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_scenes(tmp_path_factory.mktemp("scenes") / "train", 8, seed=0)

@@ -94,9 +94,7 @@ class RunSettings:
         return cls.resumed(run_dir, {})
 
     @classmethod
-    def resumed(
-        cls: type[_Settings], run_dir: str | Path, given: Mapping[str, Any]
-    ) -> _Settings:
+    def resumed(cls: type[_Settings], run_dir: str | Path, given: Mapping[str, Any]) -> _Settings:
         """The settings to continue the run in ``run_dir`` with.
 
         Args:
