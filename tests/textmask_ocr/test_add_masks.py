@@ -10,9 +10,10 @@ from PIL import Image
 
 from tests.textmask_ocr.recognition_fixtures import WordLmdbs, assert_one_line_error, run_cli
 from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_model
+from textmask_ocr.atomic import partial_path
 from textmask_ocr.data.lmdb_dataset import LmdbWordDataset
 from textmask_ocr.data.lmdb_format import WordLmdb
-from textmask_ocr.data.mask_cache import add_masks, has_predicted_masks, partial_path
+from textmask_ocr.data.mask_cache import add_masks, has_predicted_masks
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.models import load_base_or_adapted

@@ -3,8 +3,9 @@
 The copy keeps every image and label byte for byte and stores the segmenter's pixel-level output
 as ``mask-%09d`` (8-bit PNG of the crop's size, probability x 255), plus the key ``mask-source`` =
 ``predicted`` so ``--mask predicted`` knows these masks are predictions. The copy is built in
-``.<name>.partial`` beside the output; every commit records how many crops are done, so a killed
-run continues where it stopped, and the folder takes its final name only when complete.
+``.<name>.partial`` beside the output under a lock (a second run writing the same output is
+refused); every commit records how many crops are done, so a killed run continues where it
+stopped, and the folder takes its final name only when complete.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import lmdb
 from PIL import Image
 
-from textmask_ocr.data.lmdb_format import WordLmdb, decode_image
+from textmask_ocr.atomic import partial_folder
+from textmask_ocr.data.lmdb_format import DATA_FILE, WordLmdb, decode_image
 from textmask_ocr.data.lmdb_writer import INITIAL_MAP_SIZE, GrowingWriter
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.errors import InputError
@@ -27,11 +29,6 @@ from textmask_ocr.recognition.mask_sources import MaskPredictor
 MASK_SOURCE_KEY = b"mask-source"
 PREDICTED = b"predicted"
 PROGRESS_KEY = b"add-masks-progress"
-
-
-def partial_path(out: Path) -> Path:
-    """Where an unfinished :func:`add_masks` output lives."""
-    return out.parent / f".{out.name}.partial"
 
 
 def has_predicted_masks(path: str | os.PathLike[str]) -> bool:
@@ -83,8 +80,7 @@ def add_masks(
     out = Path(out)
     if out.exists():
         raise InputError(f"{out}: already exists; choose another output")
-    partial = partial_path(out)
-    with WordLmdb(source) as src:
+    with WordLmdb(source) as src, partial_folder(out, resumable=_is_lmdb) as partial:
         env = lmdb.open(
             str(partial), map_size=INITIAL_MAP_SIZE, lock=False, readahead=False, meminit=True
         )
@@ -108,5 +104,9 @@ def add_masks(
             count = writer.finish({MASK_SOURCE_KEY: PREDICTED})
         finally:
             env.close()
-    os.replace(partial, out)
     return count
+
+
+def _is_lmdb(partial: Path) -> bool:
+    """Whether an unfinished output is an LMDB to continue."""
+    return (partial / DATA_FILE).is_file()
