@@ -56,6 +56,25 @@ def partial_path(final: str | os.PathLike[str]) -> Path:
     return final.parent / f".{final.name}.partial"
 
 
+def check_output_folder(folder: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Refuse, before any work, an output folder that is a file or cannot be written.
+
+    Raises:
+        InputError: naming ``flag``: ``folder`` is an existing file, or the folder it would be
+            created in (its nearest existing ancestor) is no folder or is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{flag} {folder}: exists and is not a folder")
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{flag} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {folder}: cannot write in {existing} (permission denied)")
+
+
 def make_parent(final: Path) -> None:
     """Create the folder ``final`` goes in; InputError when that is not possible."""
     try:

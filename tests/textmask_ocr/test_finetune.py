@@ -168,24 +168,30 @@ def write_labelled_lmdb(path: Path, labels: list[str]) -> Path:
 
 
 def test_labels_the_ctc_head_cannot_emit_are_dropped_and_counted(
-    tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs
+    tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs, caplog: pytest.LogCaptureFixture
 ) -> None:
     # CTC needs one frame per character plus a blank between repeated ones: T = 26 frames fit
-    # "ab" * 13 (26 + 0) and "a" * 13 (13 + 12), not "a" * 14 (14 + 13).
-    too_long = ["a" * 14, "0123456789" * 3, "a" * 14]
-    fitting = ["ab" * 13, "a" * 13, *(f"w{i}rd" for i in range(11))]
-    lmdb = write_labelled_lmdb(tmp_path / "long.lmdb", too_long + fitting)  # 16 samples
+    # "ab" * 13 (26 + 0) and "a" * 13 (13 + 12), not "a" * 14 (14 + 13). A label of more than
+    # 26 characters never fits: the dataset filters it out and counts it in its skip report;
+    # the repeats are found per batch, dropped and counted by the task.
+    too_long, repeats = ["0123456789" * 3], ["a" * 14, "a" * 14]
+    fitting = ["ab" * 13, "a" * 13, *(f"w{i}rd" for i in range(12))]
+    labels = too_long + repeats + fitting  # 17 samples, 16 kept: 2 steps per epoch
+    lmdb = write_labelled_lmdb(tmp_path / "long.lmdb", labels)
     lmdbs = WordLmdbs(lmdb, word_lmdbs.val, word_lmdbs.unmasked)
     settings = finetune_settings(tmp_path / "run", lmdbs, crnn_weights, steps=4)  # 2 epochs
 
     with pytest.warns(UserWarning, match=rf"labels longer than the model can emit \({CRNN_FRAMES}"):
         run_finetune(settings)
 
+    assert f"{lmdb}: skipped 1 of 17 samples (label longer than max_label_length: 1)" in (
+        caplog.text
+    )
     rows = [row for row in read_metrics(tmp_path / "run") if row["kind"] == "train"]
-    assert sum(row["too_long_labels"] for row in rows) == 2 * len(too_long)  # per step, summed
+    assert sum(row["too_long_labels"] for row in rows) == 2 * len(repeats)  # per step, summed
     assert all(math.isfinite(row["loss"]) and row["skipped_steps"] == 0 for row in rows)
     trainer = load_checkpoint(tmp_path / "run" / "last.pt")["trainer"]
-    assert trainer["task"]["too_long_labels"] == 2 * len(too_long)
+    assert trainer["task"]["too_long_labels"] == 2 * len(repeats)
     assert trainer["step"] == 4
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from textmask_ocr.atomic import check_output_folder
 from textmask_ocr.cli.options import explicit_values, setting_option
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.finetune_settings import (
@@ -114,6 +115,7 @@ def finetune(ctx: click.Context, resume: Path | None, **options: Any) -> None:
         settings = FinetuneSettings.from_dict(_finetune_settings(options), origin="finetune")
     if settings.arch_kwargs.get("batchnorm_everywhere") and settings.arch != "crnn":
         raise InputError("--all-bn applies to --arch crnn")
+    check_output_folder(settings.out)
     metrics = run_finetune(settings, predictor=mask_predictor(settings.mask, settings.segmenter))
     summary = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items())
     click.echo(
@@ -167,6 +169,8 @@ def evaluate(
     """
     from textmask_ocr.recognition.benchmarks import evaluate_benchmarks
 
+    out = out or model_path.parent / f"eval-{mask}"
+    check_output_folder(out)
     report = evaluate_benchmarks(
         model_path,
         parse_benchmarks(bench),
@@ -176,7 +180,7 @@ def evaluate(
         protocol=protocol,
         batch_size=batch_size,
         num_workers=workers,
-        out=out or model_path.parent / f"eval-{mask}",
+        out=out,
         save_predictions=save_predictions,
     )
     click.echo(report.table_text.rstrip("\n"))

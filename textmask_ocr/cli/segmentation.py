@@ -15,7 +15,9 @@ from typing import Any
 import click
 
 from segmentation.configs import ARCHS
+from textmask_ocr.atomic import check_output_folder
 from textmask_ocr.cli.options import explicit_values, setting_option
+from textmask_ocr.engine.distributed import resolve_device
 from textmask_ocr.errors import InputError
 from textmask_ocr.masking.training.settings import CRF_MODES, SegTrainSettings
 
@@ -161,6 +163,7 @@ def train_seg(
             raise InputError("--data is required (KIND[:GT]=DIR, repeatable)")
         origin = f"--config {config_file}" if config_file is not None else "train-seg"
         settings = SegTrainSettings.from_dict(values, origin=origin)
+    check_output_folder(settings.out)
     results = run_train_seg(settings)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
         return
@@ -168,6 +171,12 @@ def train_seg(
         summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
         click.echo(f"{phase}: {summary or 'done (no --val)'}")
     click.echo(f"model written to {settings.out / 'model.pt'}")
+
+
+def check_threshold(threshold: float) -> None:
+    """Refuse a ``--threshold`` outside (0, 1)."""
+    if not 0 < threshold < 1:
+        raise InputError(f"--threshold {threshold}: must lie in (0, 1)")
 
 
 def _expand_inputs(inputs: tuple[Path, ...]) -> Iterator[Path]:
@@ -228,7 +237,11 @@ def segment(
     from textmask_ocr.masking.scene_outputs import write_scene_outputs
     from textmask_ocr.progress import track
 
-    segmenter = Segmenter.from_checkpoint(model_path, device=device, threshold=threshold)
+    check_threshold(threshold)
+    check_output_folder(out)
+    segmenter = Segmenter.from_checkpoint(
+        model_path, device=resolve_device(device, "--device"), threshold=threshold
+    )
     paths = list(_expand_inputs(inputs))
     if not paths:
         raise InputError(f"no images in {', '.join(map(str, inputs))}")
@@ -317,6 +330,9 @@ def evaluate_seg(
     from textmask_ocr.masking.sources import DataSource
 
     source = DataSource.parse(data, "--data")
+    check_threshold(threshold)
+    if out is not None:
+        check_output_folder(out)
     if ignore_label.strip().lower() == "none":
         label = None
     else:
@@ -328,7 +344,9 @@ def evaluate_seg(
     locations: list[Path] = []
     for value in models:
         name, path = parse_named_path(value, "--model")
-        segmenter = Segmenter.from_checkpoint(path, device=device, threshold=threshold)
+        segmenter = Segmenter.from_checkpoint(
+            path, device=resolve_device(device, "--device"), threshold=threshold
+        )
         methods.append(ModelMethod(name, str(path), segmenter, size=size, batch_size=batch_size))
         locations.append(path)
     for value in predictions:
@@ -342,6 +360,7 @@ def evaluate_seg(
     if out is None:
         first = locations[0]
         out = (first if first.is_dir() else first.parent) / "eval-seg"
+        check_output_folder(out)
     evaluation = evaluate_methods(
         methods,
         source,

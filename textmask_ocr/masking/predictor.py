@@ -35,6 +35,7 @@ from segmentation.configs import STRIDE, SegmenterConfig, build_segmenter, norma
 from segmentation.contours import trace_polygons
 from segmentation.datasets import DatasetFormatError, pil_to_rgb_tensor, read_rgb_image
 from textmask_ocr.engine import load_checkpoint
+from textmask_ocr.engine.distributed import resolve_device
 from textmask_ocr.errors import InputError
 
 #: What :meth:`Segmenter.predict` accepts per image: a Pillow image of any mode, an array
@@ -154,9 +155,7 @@ class Segmenter:
             raise InputError("the model carries no SegmenterConfig (build it with build_segmenter)")
         if not 0.0 < threshold < 1.0:
             raise InputError(f"threshold must lie in (0, 1), got {threshold}")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config: SegmenterConfig = config
         self.threshold = threshold

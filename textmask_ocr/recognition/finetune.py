@@ -105,6 +105,14 @@ class RecognitionTask:
         self.too_long_labels = state["too_long_labels"]
 
 
+def longest_label(model: nn.Module) -> int:
+    """The most characters a label may have for ``model`` to emit it (CTC: without repeats,
+    which also need a blank between them; attention: with room for the end symbol). Longer
+    training labels are filtered out by the dataset and counted in its ``filter_report``."""
+    capacity = _label_capacity(model)
+    return capacity if isinstance(build_codec(model.config), CTCCodec) else capacity - 1
+
+
 def _label_capacity(model: nn.Module) -> int:
     """Most label symbols the model can emit for its input width."""
     config: RecognizerConfig = model.config
@@ -210,7 +218,7 @@ def run_finetune(
             settings.mask,
             predictor,
             training=True,
-            max_label_length=settings.max_label_length,
+            max_label_length=settings.max_label_length or longest_label(model),
         )
         for path in settings.train
     ]
