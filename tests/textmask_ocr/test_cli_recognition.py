@@ -165,7 +165,7 @@ def test_segmenter_errors(word_lmdbs: WordLmdbs, tmp_path: Path) -> None:
     result = finetune(word_lmdbs, tmp_path, "--mask", "random", "--segmenter", segmenter)
     assert_one_line_error(result, "--segmenter is used with --mask predicted, not --mask random")
     result = finetune(word_lmdbs, tmp_path, "--mask", "predicted", "--segmenter", segmenter)
-    assert_one_line_error(result, f"{segmenter}: not a readable PyTorch checkpoint")
+    assert_one_line_error(result, f"{segmenter}: not a PyTorch checkpoint")
 
 
 def test_junk_weights(word_lmdbs: WordLmdbs, crnn_weights: Path, tmp_path: Path) -> None:

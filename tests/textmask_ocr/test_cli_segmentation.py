@@ -155,7 +155,7 @@ def test_segment_errors(tmp_path: Path, checkpoint: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"these are not weights")
     one_line_error(
         run("segment", tmp_path / "a", "--model", tmp_path / "junk.pt", "--out", tmp_path / "o"),
-        "junk.pt: not a readable PyTorch checkpoint",
+        "junk.pt: not a PyTorch checkpoint",
     )
 
 

@@ -193,7 +193,7 @@ def test_load_checkpoint_rejects_foreign_and_corrupt_files(tmp_path: Path) -> No
     with pytest.raises(InputError, match="not a textmask_ocr checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match=r"junk\.pt: not a readable PyTorch checkpoint"):
+    with pytest.raises(InputError, match=r"junk\.pt: not a PyTorch checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(InputError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "absent.pt")
