@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from tests.textmask_ocr.recognition_fixtures import (
     read_metrics,
     run_cli,
 )
+from textmask_ocr.cli.recognition import finetune as finetune_command
 from textmask_ocr.cli.recognition import parse_benchmarks
 from textmask_ocr.engine import is_complete, load_checkpoint
 from textmask_ocr.errors import InputError
+from textmask_ocr.recognition.finetune_settings import FinetuneSettings
 from textmask_ocr.recognition.models import MaskedCRNN
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch", "restore_determinism")
@@ -256,3 +259,15 @@ def test_recognize_errors(rgbmask_checkpoint: Path, word_lmdbs: WordLmdbs, tmp_p
     (empty / "broken.png").write_bytes(sorted((exported / "masks").iterdir())[0].read_bytes())
     unreadable = run_cli("recognize", broken, "--model", rgbmask_checkpoint, "--mask-dir", empty)
     assert_one_line_error(unreadable, f"{broken}: not a readable image")
+
+
+def test_finetune_flag_defaults_are_the_settings_defaults() -> None:
+    """Every flag of a setting shows and uses the settings dataclass's default."""
+    defaults = {field.name: field.default for field in dataclasses.fields(FinetuneSettings)}
+    parsed = finetune_command.make_context("finetune", [], resilient_parsing=True).params
+    paths = {"out", "resume", "weights", "val", "segmenter", "train"}
+    shared = sorted(set(parsed) & set(defaults) - paths)
+    assert len(shared) == 18, shared  # every setting but paths, arch_kwargs, grad_clip, ...
+    for name in shared:
+        expected = defaults[name] if defaults[name] is not None else ()
+        assert parsed[name] == expected, name

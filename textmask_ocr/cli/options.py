@@ -35,6 +35,36 @@ def setting_option(
     return click.option(settings.flag(name), *short, name, default=default, **kwargs)
 
 
+def loop_options(settings: type[RunSettings]) -> Callable[[Any], Any]:
+    """The training-loop options of ``finetune`` and ``train-seg``, defaults from ``settings``."""
+    options = [
+        setting_option(settings, "batch_size", type=click.IntRange(min=1)),
+        setting_option(settings, "workers", type=click.IntRange(min=0)),
+        setting_option(
+            settings,
+            "amp",
+            is_flag=True,
+            help="Mixed precision (float16 on CUDA, bfloat16 on CPU).",
+        ),
+        setting_option(settings, "seed", type=int),
+        setting_option(settings, "eval_every", type=click.IntRange(min=0)),
+        setting_option(settings, "checkpoint_every", type=click.IntRange(min=1), help="Steps."),
+        setting_option(
+            settings,
+            "checkpoint_minutes",
+            type=click.FloatRange(min=0),
+            help="Also checkpoint after this much training time (0: steps only).",
+        ),
+    ]
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def explicit_values(ctx: click.Context, values: dict[str, Any]) -> dict[str, Any]:
     """The items of ``values`` (parameter name -> value) that the user set on the command
     line or through the environment, not click defaults."""

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from textmask_ocr.atomic import check_output_folder
-from textmask_ocr.cli.options import explicit_values, setting_option
+from textmask_ocr.cli.options import explicit_values, loop_options, setting_option
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.finetune_settings import (
     MASK_INITS,
@@ -77,20 +77,7 @@ _FINETUNE = FinetuneSettings
 @setting_option(_FINETUNE, "weight_decay", type=float)
 @setting_option(_FINETUNE, "schedule", type=click.Choice(SCHEDULES))
 @setting_option(_FINETUNE, "steps", type=click.IntRange(min=1))
-@setting_option(_FINETUNE, "batch_size", type=click.IntRange(min=1))
-@setting_option(_FINETUNE, "workers", type=click.IntRange(min=0))
-@setting_option(
-    _FINETUNE, "amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."
-)
-@setting_option(_FINETUNE, "seed", type=int)
-@setting_option(_FINETUNE, "eval_every", type=click.IntRange(min=0))
-@setting_option(_FINETUNE, "checkpoint_every", type=click.IntRange(min=1), help="Steps.")
-@setting_option(
-    _FINETUNE,
-    "checkpoint_minutes",
-    type=click.FloatRange(min=0),
-    help="Also checkpoint after this much training time (0: steps only).",
-)
+@loop_options(_FINETUNE)
 @click.option("--width-mult", type=float, help="Width multiplier of a model built from scratch.")
 @click.option("--all-bn", is_flag=True, help="Batch norm after every conv (CRNN from scratch).")
 @click.option("--out", type=_PATH, help="Run folder (default: the --resume folder).")

@@ -16,7 +16,7 @@ import click
 
 from segmentation.configs import ARCHS
 from textmask_ocr.atomic import check_output_folder
-from textmask_ocr.cli.options import explicit_values, setting_option
+from textmask_ocr.cli.options import explicit_values, loop_options, setting_option
 from textmask_ocr.engine.distributed import resolve_device
 from textmask_ocr.errors import InputError
 from textmask_ocr.masking.training.settings import CRF_MODES, SegTrainSettings
@@ -89,20 +89,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     help="CRF kernel: local window (fast) or exact dense (GPU).",
 )
 @click.option("--no-augment", is_flag=True, help="No rotation, colour jitter or noise.")
-@setting_option(_SEG, "batch_size", type=click.IntRange(min=1))
-@setting_option(_SEG, "workers", type=click.IntRange(min=0))
-@setting_option(
-    _SEG, "amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."
-)
-@setting_option(_SEG, "seed", type=int)
-@setting_option(_SEG, "eval_every", type=click.IntRange(min=0))
-@setting_option(_SEG, "checkpoint_every", type=click.IntRange(min=1), help="Steps.")
-@setting_option(
-    _SEG,
-    "checkpoint_minutes",
-    type=click.FloatRange(min=0),
-    help="Also checkpoint after this much training time (0: steps only).",
-)
+@loop_options(_SEG)
 @setting_option(_SEG, "deterministic", is_flag=True, help="Deterministic algorithms (slower).")
 @setting_option(
     _SEG,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -43,8 +43,19 @@ class RunSettings:
     #: Command-line flags of settings not spelled ``--<name-with-dashes>``.
     FLAGS: ClassVar[Mapping[str, str]] = {}
 
+    # Fields every subclass declares (the run folder, the run to continue, the training loop).
     out: Path
     resume: Path | None
+    batch_size: int
+    workers: int
+    seed: int
+    amp: bool
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+    checkpoint_minutes: float
+    quiet: bool
+    deterministic: bool
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -138,6 +149,38 @@ class RunSettings:
         """Text added to the refusal of a change to ``name`` (empty by default)."""
         return ""
 
+    def check_values(self, checks: Iterable[tuple[str, bool, str]]) -> None:
+        """Raise for the first ``(flag, ok, requirement)`` that is not ``ok``, with the value.
+
+        The training-loop settings every subclass has (``batch_size``, ``checkpoint_every``,
+        ``checkpoint_minutes``) are checked after ``checks``.
+        """
+        loop_checks = (
+            ("--batch-size", self.batch_size >= 1, "must be positive"),
+            ("--checkpoint-every", self.checkpoint_every >= 1, "must be positive"),
+            ("--checkpoint-minutes", self.checkpoint_minutes >= 0, "must be >= 0"),
+        )
+        for flag, ok, requirement in (*checks, *loop_checks):
+            if not ok:
+                value = getattr(self, flag[2:].replace("-", "_"))
+                raise InputError(f"{flag} {value!r}: {requirement}")
+
+    def trainer_options(self) -> dict[str, Any]:
+        """The :class:`~textmask_ocr.engine.TrainerConfig` fields these settings give."""
+        names = ("batch_size", "seed", "amp", "log_every", "eval_every", "checkpoint_every",
+                 "checkpoint_minutes", "quiet", "deterministic")  # fmt: skip
+        return {"num_workers": self.workers, **{name: getattr(self, name) for name in names}}
+
+
+def check_ratios(flag: str, ratios: Sequence[float] | None, sources: int, source_flag: str) -> None:
+    """Refuse sampling ratios (one per ``source_flag``) that are not >= 0 with a positive sum."""
+    if ratios is None:
+        return
+    if len(ratios) != sources:
+        raise InputError(f"{flag} given {len(ratios)} times for {sources} {source_flag}")
+    if not all(0 <= ratio < float("inf") for ratio in ratios) or not sum(ratios) > 0:
+        raise InputError(f"{flag} {list(ratios)}: must be >= 0 with a positive sum")
+
 
 def is_positive_number(value: float) -> bool:
     """Whether ``value`` is a finite number above 0 (NaN and infinity are not)."""
@@ -161,4 +204,4 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["CONFIG_FILE", "RunSettings", "is_positive_number"]
+__all__ = ["CONFIG_FILE", "RunSettings", "check_ratios", "is_positive_number"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from recognizers import default_cfgs
-from textmask_ocr.engine.run_settings import RunSettings, is_positive_number
+from textmask_ocr.engine.run_settings import RunSettings, check_ratios, is_positive_number
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.mask_sources import MASK_SOURCES
 
@@ -103,31 +103,16 @@ class FinetuneSettings(RunSettings):
         ):
             if value not in choices:
                 raise InputError(f"{flag} {value!r}: choose from {', '.join(choices)}")
-        for flag, ok, requirement in (
-            ("--lr", is_positive_number(self.lr), "must be a positive number"),
-            ("--weight-decay", 0 <= self.weight_decay < float("inf"), "must be >= 0"),
-            ("--steps", self.steps >= 1, "must be positive"),
-            ("--batch-size", self.batch_size >= 1, "must be positive"),
-            ("--checkpoint-every", self.checkpoint_every >= 1, "must be positive"),
-            ("--checkpoint-minutes", self.checkpoint_minutes >= 0, "must be >= 0"),
-        ):
-            if not ok:
-                value = getattr(self, flag[2:].replace("-", "_"))
-                raise InputError(f"{flag} {value!r}: {requirement}")
+        self.check_values(
+            (
+                ("--lr", is_positive_number(self.lr), "must be a positive number"),
+                ("--weight-decay", 0 <= self.weight_decay < float("inf"), "must be >= 0"),
+                ("--steps", self.steps >= 1, "must be positive"),
+            )
+        )
         if not self.train:
             raise InputError("--train is required (a training LMDB, repeatable)")
-        if self.train_ratio is not None:
-            if len(self.train_ratio) != len(self.train):
-                raise InputError(
-                    f"--train-ratio given {len(self.train_ratio)} times for "
-                    f"{len(self.train)} --train"
-                )
-            if not all(0 <= ratio < float("inf") for ratio in self.train_ratio) or not (
-                sum(self.train_ratio) > 0
-            ):
-                raise InputError(
-                    f"--train-ratio {self.train_ratio}: must be >= 0 with a positive sum"
-                )
+        check_ratios("--train-ratio", self.train_ratio, len(self.train), "--train")
         if self.mask == "none" and self.train_layers == "input":
             raise InputError("--mask none has no new input layer to train: use --train-layers all")
 

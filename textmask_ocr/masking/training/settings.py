@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from segmentation.configs import ARCHS, STRIDE, SegmenterConfig
-from textmask_ocr.engine.run_settings import RunSettings, is_positive_number
+from textmask_ocr.engine.run_settings import RunSettings, check_ratios, is_positive_number
 from textmask_ocr.errors import InputError
 from textmask_ocr.masking.sources import DataSource
 
@@ -114,36 +114,27 @@ class SegTrainSettings(RunSettings):
 
     def validate(self) -> None:
         """:class:`InputError` naming the flag of the first bad value."""
-        checks = (
-            ("--arch", self.arch in ARCHS, f"choose from {', '.join(ARCHS)}"),
-            ("--crf", self.crf in CRF_MODES, f"choose from {', '.join(CRF_MODES)}"),
-            ("--phases", self.phases in (1, 2), "choose 1 or 2"),
-            ("--size", self.size >= STRIDE and self.size % STRIDE == 0, f"a multiple of {STRIDE}"),
-            ("--width", self.width > 0, "must be positive"),
-            ("--phase1-steps", self.phase1_steps >= 1, "must be positive"),
-            ("--phase2-steps", self.phase2_steps >= 1, "must be positive"),
-            ("--phase1-lr", is_positive_number(self.phase1_lr), "must be a positive number"),
-            ("--phase2-lr", is_positive_number(self.phase2_lr), "must be a positive number"),
-            ("--batch-size", self.batch_size >= 1, "must be positive"),
-            ("--checkpoint-every", self.checkpoint_every >= 1, "must be positive"),
-            ("--checkpoint-minutes", self.checkpoint_minutes >= 0, "must be >= 0"),
-            ("--threshold", 0 < self.threshold < 1, "must lie in (0, 1)"),
+        self.check_values(
+            (
+                ("--arch", self.arch in ARCHS, f"choose from {', '.join(ARCHS)}"),
+                ("--crf", self.crf in CRF_MODES, f"choose from {', '.join(CRF_MODES)}"),
+                ("--phases", self.phases in (1, 2), "choose 1 or 2"),
+                (
+                    "--size",
+                    self.size >= STRIDE and self.size % STRIDE == 0,
+                    f"a multiple of {STRIDE}",
+                ),
+                ("--width", self.width > 0, "must be positive"),
+                ("--phase1-steps", self.phase1_steps >= 1, "must be positive"),
+                ("--phase2-steps", self.phase2_steps >= 1, "must be positive"),
+                ("--phase1-lr", is_positive_number(self.phase1_lr), "must be a positive number"),
+                ("--phase2-lr", is_positive_number(self.phase2_lr), "must be a positive number"),
+                ("--threshold", 0 < self.threshold < 1, "must lie in (0, 1)"),
+            )
         )
-        for flag, ok, requirement in checks:
-            if not ok:
-                name = flag[2:].replace("-", "_")
-                raise InputError(f"{flag} {getattr(self, name)!r}: {requirement}")
         if not self.data:
             raise InputError("--data is required (KIND[:GT]=DIR, repeatable)")
-        if self.data_ratio is not None:
-            if len(self.data_ratio) != len(self.data):
-                raise InputError(
-                    f"--data-ratio given {len(self.data_ratio)} times for {len(self.data)} --data"
-                )
-            if min(self.data_ratio) < 0 or not sum(self.data_ratio) > 0:
-                raise InputError(
-                    f"--data-ratio {self.data_ratio}: must be >= 0 with a positive sum"
-                )
+        check_ratios("--data-ratio", self.data_ratio, len(self.data), "--data")
 
     def model_config(self) -> SegmenterConfig:
         return SegmenterConfig(
