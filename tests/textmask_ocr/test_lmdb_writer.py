@@ -225,7 +225,7 @@ def test_from_gt_undecodable_image_names_line(tmp_path) -> None:
 
 def test_from_gt_rejects_non_utf8_and_missing_file(tmp_path) -> None:
     (tmp_path / "gt.txt").write_bytes(b"a.png\t\xff\xfe\n")
-    with pytest.raises(InputError, match=r"gt\.txt: not UTF-8 text"):
+    with pytest.raises(InputError, match=r"gt\.txt:1: not UTF-8 text \(byte 6\)"):
         write_word_lmdb_from_gt(tmp_path / "gt.txt", tmp_path / "db")
     with pytest.raises(InputError, match=r"absent\.txt: no such label file"):
         write_word_lmdb_from_gt(tmp_path / "absent.txt", tmp_path / "db")

@@ -27,8 +27,9 @@ _Settings = TypeVar("_Settings", bound="RunSettings")
 class RunSettings:
     """Base of the settings dataclasses of ``finetune`` and ``train-seg`` (not a dataclass).
 
-    Subclasses are dataclasses with the fields ``out`` (the run folder) and ``resume`` (the folder
-    of a run to continue, or None), and convert recorded JSON values back in :meth:`from_dict`.
+    Subclasses are dataclasses that declare the fields annotated here (``out``: the run folder;
+    ``resume``: the folder of a run to continue, or None; the training loop's settings) and
+    convert recorded JSON values back in :meth:`from_dict`.
     """
 
     #: Settings a resumed run may change: they do not change what the run computes.
