@@ -16,6 +16,7 @@ import dataclasses
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,6 +35,7 @@ __all__ = [
     "checkpoint_payload",
     "load_recognizer",
     "load_state_dict_strict",
+    "load_weights_only",
     "read_checkpoint",
     "remap_alphabet",
 ]
@@ -78,18 +80,23 @@ def _reason(error: BaseException, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a public or our checkpoint file (weights only).
+def load_weights_only(path: str | os.PathLike[str]) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: no file can run code when read.
+
+    torch's warnings about the file (an old pickle protocol, say) are not shown: a file that
+    loads needs none, and one that does not gets the one-line error alone.
 
     Raises:
-        CheckpointError: the file is missing, unreadable, would need to run code to load, or
-            holds no state dict; the message names the file.
+        CheckpointError: naming the file: missing, not a PyTorch file (truncated, junk), or one
+            whose loading would run code.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails on foreign files with many exception types
         if isinstance(error, pickle.UnpicklingError) and "Unsupported global" in str(error):
             raise CheckpointError(
@@ -98,6 +105,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         reason = f"{type(error).__name__}: {_reason(error)}"
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({reason})") from None
 
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a public or our checkpoint file (weights only).
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, would need to run code to load, or
+            holds no state dict; the message names the file.
+    """
+    path = Path(path)
+    content = load_weights_only(path)
     config: RecognizerConfig | None = None
     if isinstance(content, Mapping) and isinstance(content.get("state_dict"), Mapping):
         state = content["state_dict"]

@@ -241,7 +241,11 @@ def test_merge_names_a_missing_shard(tmp_path: Path, word_lmdbs: WordLmdbs) -> N
 
 @pytest.mark.parametrize(
     ("device", "fragment"),
-    [("mps", "only cpu and cuda"), ("gpu", "is not a device"), ("cuda:7", "CUDA devices")],
+    [
+        ("xla", "not supported (cpu or cuda)"),
+        ("gpu", "not a device"),
+        ("cuda:7", "--device cuda:7: "),
+    ],
 )
 def test_cli_refuses_devices_this_machine_lacks(
     tmp_path: Path, word_lmdbs: WordLmdbs, device: str, fragment: str

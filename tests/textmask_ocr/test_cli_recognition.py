@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from recognizers import read_checkpoint
 from tests.textmask_ocr.recognition_fixtures import (
@@ -14,9 +16,11 @@ from tests.textmask_ocr.recognition_fixtures import (
     read_metrics,
     run_cli,
 )
+from textmask_ocr.cli.recognition import finetune as finetune_command
 from textmask_ocr.cli.recognition import parse_benchmarks
-from textmask_ocr.engine import load_checkpoint
+from textmask_ocr.engine import is_complete, load_checkpoint
 from textmask_ocr.errors import InputError
+from textmask_ocr.recognition.finetune_settings import FinetuneSettings
 from textmask_ocr.recognition.models import MaskedCRNN
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch", "restore_determinism")
@@ -72,7 +76,7 @@ def test_finetune_then_resume_then_evaluate(
 
     evaluated = run_cli(
         "evaluate", "--model", run / "last.pt", "--bench", f"val={word_lmdbs.val}",
-        "--mask", "random",
+        "--mask", "random", "--quiet",
     )  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
     last_val = read_metrics(run)[-1]
@@ -82,21 +86,54 @@ def test_finetune_then_resume_then_evaluate(
     assert (run / "eval-random" / "results.json").is_file()
 
 
-def test_resume_refuses_settings_that_change_the_run(
+def test_resume_takes_the_recorded_settings_and_refuses_explicit_changes(
     word_lmdbs: WordLmdbs, crnn_weights: Path, tmp_path: Path
 ) -> None:
-    assert finetune(word_lmdbs, tmp_path, "--weights", crnn_weights, "--steps", 2).exit_code == 0
-    longer = finetune(word_lmdbs, tmp_path, "--resume", tmp_path, "--steps", 4)
-    assert_one_line_error(
-        longer,
-        f"--resume {tmp_path}: the run used --steps 2, not 4; resume with the same value "
-        "(only --schedule constant runs can be extended)",
-    )
-    other_lr = finetune(word_lmdbs, tmp_path, "--resume", tmp_path, "--steps", 2, "--lr", 0.1)
-    assert_one_line_error(other_lr, "the run used --lr 0.001, not 0.1")
-    finished = finetune(word_lmdbs, tmp_path, "--resume", tmp_path, "--steps", 2)
-    assert finished.exit_code == 0, finished.output  # nothing left to do, nothing changed
+    first = finetune(word_lmdbs, tmp_path, "--weights", crnn_weights, "--steps", 2, "--lr", 0.01)
+    assert first.exit_code == 0, first.output
+    assert is_complete(tmp_path)
+    prefix = f"--resume {tmp_path}: "
+    for flags, message in (
+        (
+            ("--steps", 4),
+            "--steps would change the run's steps from 2 to 4; leave --steps out to "
+            "keep the run's value (only --schedule constant runs can be extended)",
+        ),
+        (("--lr", 0.1), "--lr would change the run's lr from 0.01 to 0.1"),
+        (("--seed", 1), "--seed would change the run's seed from 0 to 1"),
+        (("--mask", "real"), "--mask would change the run's mask from random to real"),
+        (("--train-ratio", 1), "--train-ratio would change the run's train_ratio from None to 1"),
+        (
+            ("--train", word_lmdbs.val),
+            f"--train would change the run's train from {word_lmdbs.train} to {word_lmdbs.val}",
+        ),
+    ):
+        refused = run_cli("finetune", "--resume", tmp_path, *flags)
+        assert_one_line_error(refused, prefix + message)
+    # Flags left out keep the run's values (its --lr 0.01 is not compared with the default);
+    # a repeated value and the runtime flags may be given.
+    same = run_cli("finetune", "--resume", tmp_path, "--train", word_lmdbs.train, "--lr", 0.01,
+                   "--workers", 0, "--checkpoint-every", 7, "--quiet")  # fmt: skip
+    assert same.exit_code == 0, same.output
+    assert same.output.startswith(f"finished 2 steps in {tmp_path}")
     assert load_checkpoint(tmp_path / "last.pt")["trainer"]["step"] == 2
+    assert is_complete(tmp_path)
+
+
+def test_resume_before_the_first_checkpoint_starts_over_with_the_recorded_settings(
+    word_lmdbs: WordLmdbs, crnn_weights: Path, tmp_path: Path
+) -> None:
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    options = ("--weights", crnn_weights, "--steps", 3, "--seed", 5, "--schedule", "constant")
+    assert finetune(word_lmdbs, straight, *options).exit_code == 0
+    assert finetune(word_lmdbs, killed, *options).exit_code == 0
+    for name in ("last.pt", "complete.json", "metrics.jsonl"):  # as if killed at step 1
+        (killed / name).unlink()
+    resumed = run_cli("finetune", "--resume", killed, "--quiet", "--workers", 0)
+    assert resumed.exit_code == 0, resumed.output
+    left = load_checkpoint(straight / "last.pt")["state_dict"]
+    right = load_checkpoint(killed / "last.pt")["state_dict"]
+    assert all(torch.equal(left[key], right[key]) for key in left)
 
 
 def test_finetune_from_scratch_with_width_and_all_bn(word_lmdbs: WordLmdbs, tmp_path: Path) -> None:
@@ -131,7 +168,7 @@ def test_segmenter_errors(word_lmdbs: WordLmdbs, tmp_path: Path) -> None:
     result = finetune(word_lmdbs, tmp_path, "--mask", "random", "--segmenter", segmenter)
     assert_one_line_error(result, "--segmenter is used with --mask predicted, not --mask random")
     result = finetune(word_lmdbs, tmp_path, "--mask", "predicted", "--segmenter", segmenter)
-    assert_one_line_error(result, f"{segmenter}: not a readable PyTorch checkpoint")
+    assert_one_line_error(result, f"{segmenter}: not a PyTorch checkpoint")
 
 
 def test_junk_weights(word_lmdbs: WordLmdbs, crnn_weights: Path, tmp_path: Path) -> None:
@@ -165,7 +202,7 @@ def test_other_finetune_usage_errors(
     all_bn = finetune(word_lmdbs, tmp_path, "--arch", "aster", "--all-bn")
     assert_one_line_error(all_bn, "--all-bn applies to --arch crnn")
     no_run = finetune(word_lmdbs, tmp_path, "--resume", tmp_path)
-    assert_one_line_error(no_run, f"{tmp_path / 'last.pt'}: no such checkpoint file")
+    assert_one_line_error(no_run, f"--resume {tmp_path}: no config.json (not a run folder)")
     base_as_input = finetune(word_lmdbs, tmp_path, "--weights", rgbmask_checkpoint, "--mask",
                              "none", "--train-layers", "all")  # fmt: skip
     assert_one_line_error(base_as_input, "holds an RGB+mask recognizer; it needs a mask source")
@@ -222,3 +259,15 @@ def test_recognize_errors(rgbmask_checkpoint: Path, word_lmdbs: WordLmdbs, tmp_p
     (empty / "broken.png").write_bytes(sorted((exported / "masks").iterdir())[0].read_bytes())
     unreadable = run_cli("recognize", broken, "--model", rgbmask_checkpoint, "--mask-dir", empty)
     assert_one_line_error(unreadable, f"{broken}: cannot read image (not a known image format)")
+
+
+def test_finetune_flag_defaults_are_the_settings_defaults() -> None:
+    """Every flag of a setting shows and uses the settings dataclass's default."""
+    defaults = {field.name: field.default for field in dataclasses.fields(FinetuneSettings)}
+    parsed = finetune_command.make_context("finetune", [], resilient_parsing=True).params
+    paths = {"out", "resume", "weights", "val", "segmenter", "train"}
+    shared = sorted(set(parsed) & set(defaults) - paths)
+    assert len(shared) == 18, shared  # every setting but paths, arch_kwargs, grad_clip, ...
+    for name in shared:
+        expected = defaults[name] if defaults[name] is not None else ()
+        assert parsed[name] == expected, name

@@ -18,6 +18,7 @@ from tests.textmask_ocr.segmentation_fixtures import save_tiny_checkpoint, tiny_
 from textmask_ocr.cli import main
 from textmask_ocr.cli.segmentation import _flag_setting, train_seg
 from textmask_ocr.data.synth.writers import write_synth_words
+from textmask_ocr.engine import is_complete
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.training import SegTrainSettings
 
@@ -156,7 +157,7 @@ def test_segment_errors(tmp_path: Path, checkpoint: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"these are not weights")
     one_line_error(
         run("segment", tmp_path / "a", "--model", tmp_path / "junk.pt", "--out", tmp_path / "o"),
-        "junk.pt: not a readable PyTorch checkpoint",
+        "junk.pt: not a PyTorch checkpoint",
     )
 
 
@@ -170,9 +171,9 @@ def test_train_seg_flag_defaults_are_the_settings_defaults() -> None:
         key, setting = _flag_setting(name, value)
         assert defaults[key] == setting, name
         checked += 1
-    assert checked >= 20
+    assert checked == 23
     arch_choices = next(param for param in train_seg.params if param.name == "arch").type.choices
-    assert list(arch_choices) == list(ARCHS)  # spelt out in the CLI, which does not import torch
+    assert list(arch_choices) == list(ARCHS)
 
 
 @pytest.fixture(scope="module")
@@ -207,11 +208,25 @@ def test_train_seg_config_file_flags_and_resume(tmp_path: Path, scenes: Path) ->
     assert recorded["subset_loss"] is False and recorded["phase1_lr"] == 1e-4  # flag; default
     assert (out / "phase2" / "last.pt").is_file()
 
-    assert run("train-seg", "--resume", out, "--workers", 0, "-q").exit_code == 0
+    assert is_complete(out) and is_complete(out / "phase1") and is_complete(out / "phase2")
+    # Resume takes the recorded settings: flags left out are not changes, runtime flags may
+    # change, a flag repeating the run's value is accepted, and any other change is refused.
+    resumed = run("train-seg", "--resume", out, "--workers", 0, "--width", 0.0625, "-q")
+    assert resumed.exit_code == 0, resumed.output
     one_line_error(
         run("train-seg", "--resume", out, "--width", 0.5, "--phase2-steps", 3),
-        "only --workers and --quiet may be given with it, not --width, --phase2-steps",
+        f"--resume {out}: --width would change the run's width from 0.0625 to 0.5; "
+        "leave --width out to keep the run's value",
     )
+    one_line_error(
+        run("train-seg", "--resume", out, "--no-crf-loss", "--seed", 1),
+        "--seed would change the run's seed from 0 to 1",
+    )
+    one_line_error(
+        run("train-seg", "--resume", out, "--data", f"synth:region={scenes}"),
+        "--data would change the run's data",
+    )
+    one_line_error(run("train-seg", "--resume", out, "--config", config), "--config starts")
     one_line_error(run("train-seg", "--config", config, "--out", out), "holds a run already")
 
     again = tmp_path / "again"  # a run's own config.json is a recipe too

@@ -18,6 +18,7 @@ from textmask_ocr.engine import (
     ShardSampler,
     Trainer,
     TrainerConfig,
+    is_complete,
     load_checkpoint,
     save_checkpoint,
 )
@@ -128,6 +129,31 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     assert second.step == 20 and second.task.calls == 20
 
 
+def test_checkpoints_follow_the_step_and_the_time_interval(tmp_path: Path) -> None:
+    """last.pt is written every checkpoint_every steps, and whenever checkpoint_minutes have
+    passed since the last one (a clock reading 25 s per step: every third step), and at the end;
+    complete.json appears only once the run has finished."""
+    trainer = make_trainer(tmp_path, 10)
+    trainer.config.checkpoint_every = 4
+    trainer.config.checkpoint_minutes = 1.0
+    trainer.clock = lambda: 25.0 * trainer.step
+    saved: list[tuple[int, bool]] = []
+    save = trainer.save
+
+    def recording_save(name: str) -> None:
+        save(name)
+        if name == "last.pt":
+            saved.append((trainer.step, is_complete(tmp_path)))
+
+    trainer.save = recording_save  # type: ignore[method-assign]
+    trainer.fit()
+    assert saved == [(3, False), (4, False), (7, False), (8, False), (10, False)]
+    assert is_complete(tmp_path)
+    assert json.loads((tmp_path / "complete.json").read_text())["step"] == 10
+    make_trainer(tmp_path, 20).fit(resume_from=tmp_path)  # continuing clears it, then finishes
+    assert json.loads((tmp_path / "complete.json").read_text())["step"] == 20
+
+
 def test_resume_drops_metrics_after_the_checkpoint(tmp_path: Path) -> None:
     make_trainer(tmp_path, 10).fit()
     log = tmp_path / "metrics.jsonl"
@@ -200,7 +226,7 @@ def test_load_checkpoint_rejects_foreign_and_corrupt_files(tmp_path: Path) -> No
     with pytest.raises(InputError, match="not a textmask_ocr checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match=r"junk\.pt: not a readable PyTorch checkpoint"):
+    with pytest.raises(InputError, match=r"junk\.pt: not a PyTorch checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(InputError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "absent.pt")

@@ -20,8 +20,8 @@ from tests.textmask_ocr.recognition_fixtures import (
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.data.synth import iter_word_records
-from textmask_ocr.engine import load_checkpoint
-from textmask_ocr.recognition.finetune import RecognitionTask, run_finetune
+from textmask_ocr.engine import is_complete, load_checkpoint
+from textmask_ocr.recognition.finetune import FinetuneSettings, RecognitionTask, run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch", "restore_determinism")
@@ -78,8 +78,7 @@ def test_resume_continues_exactly_like_a_straight_run(
     run_finetune(finetune_settings(split, word_lmdbs, crnn_weights, steps=STEPS, **common))
     halfway = load_checkpoint(split / "last.pt")
     assert halfway["trainer"]["step"] == STEPS
-    resumed = finetune_settings(split, word_lmdbs, None, steps=2 * STEPS, resume=split, **common)
-    run_finetune(resumed)
+    run_finetune(FinetuneSettings.resumed(split, {"steps": 2 * STEPS}))
 
     assert_same_run(straight, split)
     final = load_checkpoint(split / "last.pt")["state_dict"]
@@ -113,7 +112,9 @@ def test_onecycle_run_interrupted_after_a_checkpoint_resumes_exactly(
     # step N + 1 was logged after the checkpoint: the resumed run forgets and redoes it
     assert [row["step"] for row in read_metrics(interrupted)] == list(range(1, STEPS + 2))
 
-    run_finetune(finetune_settings(interrupted, word_lmdbs, None, resume=interrupted, **common))
+    assert not is_complete(interrupted)  # last.pt and best.pt alone do not mean finished
+    run_finetune(FinetuneSettings.from_run(interrupted))
+    assert is_complete(interrupted) and is_complete(straight)
     assert_same_run(straight, interrupted)
     learning_rates = [row["lr"] for row in read_metrics(straight) if row["kind"] == "train"]
     assert learning_rates.index(max(learning_rates)) in (0, 1)  # one-cycle: warm-up then decay
@@ -168,24 +169,30 @@ def write_labelled_lmdb(path: Path, labels: list[str]) -> Path:
 
 
 def test_labels_the_ctc_head_cannot_emit_are_dropped_and_counted(
-    tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs
+    tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs, caplog: pytest.LogCaptureFixture
 ) -> None:
     # CTC needs one frame per character plus a blank between repeated ones: T = 26 frames fit
-    # "ab" * 13 (26 + 0) and "a" * 13 (13 + 12), not "a" * 14 (14 + 13).
-    too_long = ["a" * 14, "0123456789" * 3, "a" * 14]
-    fitting = ["ab" * 13, "a" * 13, *(f"w{i}rd" for i in range(11))]
-    lmdb = write_labelled_lmdb(tmp_path / "long.lmdb", too_long + fitting)  # 16 samples
+    # "ab" * 13 (26 + 0) and "a" * 13 (13 + 12), not "a" * 14 (14 + 13). A label of more than
+    # 26 characters never fits: the dataset filters it out and counts it in its skip report;
+    # the repeats are found per batch, dropped and counted by the task.
+    too_long, repeats = ["0123456789" * 3], ["a" * 14, "a" * 14]
+    fitting = ["ab" * 13, "a" * 13, *(f"w{i}rd" for i in range(12))]
+    labels = too_long + repeats + fitting  # 17 samples, 16 kept: 2 steps per epoch
+    lmdb = write_labelled_lmdb(tmp_path / "long.lmdb", labels)
     lmdbs = WordLmdbs(lmdb, word_lmdbs.val, word_lmdbs.unmasked)
     settings = finetune_settings(tmp_path / "run", lmdbs, crnn_weights, steps=4)  # 2 epochs
 
     with pytest.warns(UserWarning, match=rf"labels longer than the model can emit \({CRNN_FRAMES}"):
         run_finetune(settings)
 
+    assert f"{lmdb}: skipped 1 of 17 samples (label longer than max_label_length: 1)" in (
+        caplog.text
+    )
     rows = [row for row in read_metrics(tmp_path / "run") if row["kind"] == "train"]
-    assert sum(row["too_long_labels"] for row in rows) == 2 * len(too_long)  # per step, summed
+    assert sum(row["too_long_labels"] for row in rows) == 2 * len(repeats)  # per step, summed
     assert all(math.isfinite(row["loss"]) and row["skipped_steps"] == 0 for row in rows)
     trainer = load_checkpoint(tmp_path / "run" / "last.pt")["trainer"]
-    assert trainer["task"]["too_long_labels"] == 2 * len(too_long)
+    assert trainer["task"]["too_long_labels"] == 2 * len(repeats)
     assert trainer["step"] == 4
 
 

@@ -9,6 +9,8 @@ import lmdb
 import pytest
 
 from tests.textmask_ocr.word_samples import LABELS, encode, noise_image, word_records
+from textmask_ocr.atomic import output_lock
+from textmask_ocr.data import lmdb_writer
 from textmask_ocr.data.folder_dataset import read_gt_file, write_word_folder
 from textmask_ocr.data.lmdb_format import NUM_SAMPLES_KEY, WordLmdb
 from textmask_ocr.data.lmdb_writer import write_word_lmdb, write_word_lmdb_from_gt
@@ -81,16 +83,56 @@ def test_interrupted_rewrite_keeps_the_old_lmdb(tmp_path) -> None:
         raise RuntimeError("source failed")
 
     with pytest.raises(RuntimeError, match="source failed"):
-        write_word_lmdb(tmp_path / "db", failing())
+        write_word_lmdb(tmp_path / "db", failing(), overwrite=True)
     assert _read_all(tmp_path / "db") == old
     assert os.listdir(tmp_path) == ["db"]
 
 
-def test_replaces_an_existing_lmdb(tmp_path) -> None:
+def test_replaces_an_existing_lmdb_only_when_asked(tmp_path) -> None:
     write_word_lmdb(tmp_path / "db", word_records(LABELS))
     new = word_records(["x"], seed=7)
-    assert write_word_lmdb(tmp_path / "db", new) == 1
+    with pytest.raises(InputError, match="db: already exists; pass --overwrite to replace it"):
+        write_word_lmdb(tmp_path / "db", new)
+    assert write_word_lmdb(tmp_path / "db", new, overwrite=True) == 1
     assert _read_all(tmp_path / "db") == new
+
+
+def test_killed_job_continues_from_its_last_commit(tmp_path, monkeypatch) -> None:
+    """A job killed after a commit leaves its partial LMDB; the same job continues it (only the
+    remaining records are produced) to the same bytes, another job starts afresh."""
+    monkeypatch.setattr(lmdb_writer, "BATCH_SAMPLES", 2)
+    records = word_records(LABELS)
+    produced: list[int] = []
+
+    def records_from(done: int):
+        produced.append(done)
+        for record in records[done:]:
+            if len(produced) == 1 and record is records[5]:
+                raise KeyboardInterrupt  # killed: samples 1-4 were committed
+            yield record
+
+    with pytest.raises(KeyboardInterrupt):
+        write_word_lmdb(tmp_path / "db", records_from, job="words v1")
+    assert os.listdir(tmp_path) == [".db.partial"]
+    assert write_word_lmdb(tmp_path / "db", records_from, job="words v1") == len(records)
+    assert produced == [0, 4]
+    assert _read_all(tmp_path / "db") == records
+    assert sorted(os.listdir(tmp_path)) == ["db"]
+
+    with pytest.raises(KeyboardInterrupt):
+        produced.clear()
+        write_word_lmdb(tmp_path / "again", records_from, job="words v1")
+    write_word_lmdb(tmp_path / "again", records_from, job="words v2")  # not the same job
+    assert produced == [0, 0] and _read_all(tmp_path / "again") == records
+
+
+def test_a_second_writer_of_one_output_is_refused(tmp_path) -> None:
+    with (
+        output_lock(tmp_path / "db"),
+        pytest.raises(InputError, match="db: another process is writing it"),
+    ):
+        write_word_lmdb(tmp_path / "db", word_records(LABELS))
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("existing", ["file", "folder"])
@@ -183,7 +225,7 @@ def test_from_gt_undecodable_image_names_line(tmp_path) -> None:
 
 def test_from_gt_rejects_non_utf8_and_missing_file(tmp_path) -> None:
     (tmp_path / "gt.txt").write_bytes(b"a.png\t\xff\xfe\n")
-    with pytest.raises(InputError, match=r"gt\.txt: not UTF-8 text"):
+    with pytest.raises(InputError, match=r"gt\.txt:1: not UTF-8 text \(byte 6\)"):
         write_word_lmdb_from_gt(tmp_path / "gt.txt", tmp_path / "db")
     with pytest.raises(InputError, match=r"absent\.txt: no such label file"):
         write_word_lmdb_from_gt(tmp_path / "absent.txt", tmp_path / "db")

@@ -248,8 +248,10 @@ def test_resume_keeps_the_recorded_settings(scenes: dict[str, Path], tmp_path: P
     with pytest.raises(InputError, match="holds a run already"):
         run_train_seg(settings)
     changed = dataclasses.replace(SegTrainSettings.from_run(tmp_path), width=0.25)
-    with pytest.raises(InputError, match=r"the run was started otherwise \(width 0.0625 -> 0.25\)"):
+    with pytest.raises(InputError, match=r"--width would change the run's width from 0\.0625"):
         run_train_seg(changed)
+    with pytest.raises(InputError, match="--seed would change the run's seed from 0 to 3"):
+        SegTrainSettings.resumed(tmp_path, {"seed": 3})
     # Runtime settings may change; a finished run only rewrites its model file.
     run_train_seg(dataclasses.replace(SegTrainSettings.from_run(tmp_path), workers=1))
 

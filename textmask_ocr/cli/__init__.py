@@ -55,6 +55,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except PermissionError as error:  # an output or input the user's account may not use
+            raise click.ClickException(f"{error.filename}: permission denied") from None
         except Exception as error:
             if isinstance(error, user_error_types()):
                 raise click.ClickException(str(error)) from None

@@ -6,25 +6,22 @@ from typing import Any
 
 import click
 
+from textmask_ocr.errors import InputError
+
 DEVICE_HELP = "cpu, cuda, cuda:1 ... (default: CUDA if available)."
 
 
 def check_device(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Click callback: ``value`` must name a device this machine has (usage error otherwise)."""
+    """Click callback: ``value`` must name a device this machine has (usage error otherwise,
+    worded by :func:`~textmask_ocr.engine.distributed.resolve_device`)."""
     if value is None:
         return None
-    import torch
+    from textmask_ocr.engine.distributed import resolve_device
 
     try:
-        device = torch.device(value)
-    except RuntimeError:
-        raise click.BadParameter(f"{value!r} is not a device (cpu, cuda, cuda:1 ...)") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count()
-        if count == 0 or (device.index or 0) >= count:
-            raise click.BadParameter(f"{value}: this machine has {count} CUDA devices")
-    elif device.type != "cpu":
-        raise click.BadParameter(f"{value}: only cpu and cuda devices are supported")
+        resolve_device(value, "--device")
+    except InputError as error:
+        raise click.UsageError(str(error)) from None
     return value
 
 

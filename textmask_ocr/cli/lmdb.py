@@ -30,15 +30,17 @@ def lmdb() -> None:
 @lmdb.command()
 @click.argument("gt_txt", type=_PATH)
 @click.argument("out", type=_PATH)
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it is an LMDB already.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def create(gt_txt: Path, out: Path, quiet: bool) -> None:
+def create(gt_txt: Path, out: Path, overwrite: bool, quiet: bool) -> None:
     """Write the crops listed in GT_TXT as an LMDB at OUT.
 
     GT_TXT (or a folder holding gt.txt) has one 'image<TAB>label' or 'image<TAB>label<TAB>mask'
     line per crop, paths relative to its folder. Every image must decode and every mask be a
-    single-channel image of its crop's size. OUT appears only when complete.
+    single-channel image of its crop's size. OUT appears only when complete; a killed run
+    continues where it stopped when started again on the same GT_TXT.
     """
-    count = write_word_lmdb_from_gt(gt_txt, out, quiet=quiet)
+    count = write_word_lmdb_from_gt(gt_txt, out, quiet=quiet, overwrite=overwrite)
     click.echo(f"wrote {count} samples to {out}")
 
 

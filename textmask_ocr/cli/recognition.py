@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from textmask_ocr.atomic import check_output_folder
+from textmask_ocr.cli.options import explicit_values, loop_options, setting_option
 from textmask_ocr.errors import InputError
+from textmask_ocr.recognition.finetune_settings import (
+    MASK_INITS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TRAIN_LAYERS,
+    FinetuneSettings,
+)
 
 if TYPE_CHECKING:
     from textmask_ocr.recognition.benchmarks import EvaluatedModel
@@ -74,79 +83,78 @@ def evaluated_models(
     ]
 
 
+_FINETUNE = FinetuneSettings
+
+
 @click.command()
-@click.option("--arch", type=_ARCHS, default="crnn", show_default=True)
+@setting_option(_FINETUNE, "arch", type=_ARCHS)
 @click.option("--weights", type=_EXISTING, help="Base checkpoint (public layout or ours).")
 @click.option(
     "--resume",
     type=_EXISTING,
-    help="Continue the run in this folder exactly, with its settings (--steps may grow only "
-    "with --schedule constant).",
+    help="Continue the run in this folder exactly, with its recorded settings; a flag given "
+    "with it must keep the run's value, except --out, --workers, --quiet, --checkpoint-every, "
+    "--checkpoint-minutes (and --steps with --schedule constant).",
 )
-@click.option("--train", type=_PATH, multiple=True, required=True, help="Training LMDB (repeat).")
+@click.option("--train", type=_PATH, multiple=True, help="Training LMDB (repeat; required).")
 @click.option("--train-ratio", type=float, multiple=True, help="Sampling ratio per --train.")
 @click.option("--val", type=_PATH, help="Validation LMDB or folder; best.pt follows it.")
-@click.option("--mask", type=_MASKS, default="random", show_default=True)
+@setting_option(_FINETUNE, "mask", type=_MASKS)
 @click.option("--segmenter", type=_EXISTING, help="Segmentation checkpoint for --mask predicted.")
-@click.option(
-    "--train-layers", type=click.Choice(["input", "all"]), default="input", show_default=True
-)
-@click.option(
-    "--mask-init", type=click.Choice(["zero", "mean", "random"]), default="zero", show_default=True
-)
-@click.option(
-    "--optimizer",
-    type=click.Choice(["adamw", "adam", "sgd", "adadelta"]),
-    default="adamw",
-    show_default=True,
-)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option(
-    "--schedule",
-    type=click.Choice(["onecycle", "cosine", "constant"]),
-    default="onecycle",
-    show_default=True,
-)
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=0), default=500, show_default=True)
+@setting_option(_FINETUNE, "train_layers", type=click.Choice(TRAIN_LAYERS))
+@setting_option(_FINETUNE, "mask_init", type=click.Choice(MASK_INITS))
+@setting_option(_FINETUNE, "optimizer", type=click.Choice(OPTIMIZERS))
+@setting_option(_FINETUNE, "lr", type=float)
+@setting_option(_FINETUNE, "weight_decay", type=float)
+@setting_option(_FINETUNE, "schedule", type=click.Choice(SCHEDULES))
+@setting_option(_FINETUNE, "steps", type=click.IntRange(min=1))
+@loop_options(_FINETUNE)
 @click.option("--width-mult", type=float, help="Width multiplier of a model built from scratch.")
 @click.option("--all-bn", is_flag=True, help="Batch norm after every conv (CRNN from scratch).")
 @click.option("--out", type=_PATH, help="Run folder (default: the --resume folder).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def finetune(out: Path | None, width_mult: float | None, all_bn: bool, **options: Any) -> None:
+@setting_option(_FINETUNE, "quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def finetune(ctx: click.Context, resume: Path | None, **options: Any) -> None:
     """Fine-tune a recognizer on word-crop LMDBs with real, random, predicted or no masks.
 
     The paper's recipe: --weights a pretrained CRNN/ASTER, add a mask channel and train only the
     new input layer (--train-layers input). Without --weights the model starts from scratch.
     Runs under torchrun for several GPUs or machines.
     """
-    from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
+    from textmask_ocr.recognition.finetune import run_finetune
 
-    out = out or options["resume"]
-    if out is None:
-        raise InputError("--out is required (or --resume DIR to continue a run)")
-    arch_kwargs: dict[str, Any] = {}
-    if width_mult is not None:
-        arch_kwargs["width_mult"] = width_mult
-    if all_bn:
-        if options["arch"] != "crnn":
-            raise InputError("--all-bn applies to --arch crnn")
-        arch_kwargs["batchnorm_everywhere"] = True
-    settings = FinetuneSettings(
-        out=out,
-        train=list(options.pop("train")),
-        train_ratio=list(options.pop("train_ratio")) or None,
-        arch_kwargs=arch_kwargs,
-        **options,
-    )
+    if resume is not None:
+        settings = FinetuneSettings.resumed(
+            resume, _finetune_settings(explicit_values(ctx, options))
+        )
+    else:
+        if options["out"] is None:
+            raise InputError("--out is required (or --resume DIR to continue a run)")
+        settings = FinetuneSettings.from_dict(_finetune_settings(options), origin="finetune")
+    if settings.arch_kwargs.get("batchnorm_everywhere") and settings.arch != "crnn":
+        raise InputError("--all-bn applies to --arch crnn")
+    check_output_folder(settings.out)
     metrics = run_finetune(settings, predictor=mask_predictor(settings.mask, settings.segmenter))
     summary = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items())
-    click.echo(f"finished {settings.steps} steps in {out}" + (f": {summary}" if summary else ""))
+    click.echo(
+        f"finished {settings.steps} steps in {settings.out}" + (f": {summary}" if summary else "")
+    )
+
+
+def _finetune_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Settings values of ``finetune``'s options (only those present in ``options``)."""
+    values = dict(options)
+    width_mult, all_bn = values.pop("width_mult", None), values.pop("all_bn", False)
+    if width_mult is not None or all_bn:
+        values["arch_kwargs"] = {"width_mult": width_mult} if width_mult is not None else {}
+        if all_bn:
+            values["arch_kwargs"]["batchnorm_everywhere"] = True
+    for name in ("train", "train_ratio"):
+        if name in values:
+            values[name] = list(values[name]) or None
+    if values.get("out") is None:
+        values.pop("out", None)
+    return values
 
 
 @click.command()
@@ -203,6 +211,8 @@ def evaluate(
     entries = evaluated_models(models, masks, arch, segmenter)
     first = entries[0]
     default_out = f"eval-{first.mask}" if len(entries) == 1 else "eval-compare"
+    out = out or first.path.parent / default_out
+    check_output_folder(out)
     report = evaluate_benchmarks(
         entries,
         parse_benchmarks(bench),
@@ -210,7 +220,7 @@ def evaluate(
         protocol=protocol,
         batch_size=batch_size,
         num_workers=workers,
-        out=out or first.path.parent / default_out,
+        out=out,
         save_predictions=save_predictions,
         quiet=quiet,
     )

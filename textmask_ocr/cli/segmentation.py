@@ -5,7 +5,6 @@ Data sets are named ``KIND[:GT][@SPLIT]=DIR`` (see :mod:`textmask_ocr.masking.so
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -14,18 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
+from segmentation.configs import ARCHS
+from textmask_ocr.atomic import check_output_folder
 from textmask_ocr.cli.devices import device_option
+from textmask_ocr.cli.options import explicit_values, loop_options, setting_option
 from textmask_ocr.errors import InputError
+from textmask_ocr.masking.training.settings import CRF_MODES, SegTrainSettings
 
 _PATH = click.Path(path_type=Path)
 _EXISTING = click.Path(path_type=Path, exists=True)
 _DATA_HELP = "KIND[:GT][@SPLIT]=DIR; GT: pixel|region|both (default both)."
 
 
-# Flag defaults repeat SegTrainSettings' (a test checks they agree): only flags given on the command
-# line override the --config file, and importing the settings here would slow down --help.
 class _TrainingSize(click.ParamType):
     """``S`` (a square side) or ``HxW``, as an int or a (height, width) pair."""
 
@@ -43,6 +43,7 @@ class _TrainingSize(click.ParamType):
 
 _TRAINING_SIZE = _TrainingSize()
 _NEGATED = {"no_subset_loss": "subset_loss", "no_crf_loss": "crf_loss", "no_augment": "augment"}
+_SEG = SegTrainSettings
 
 
 def _flag_setting(name: str, value: Any) -> tuple[str, Any]:
@@ -77,52 +78,44 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 @click.option(
     "--val", help=f"Validation set (test split by default); best.pt follows its F1. {_DATA_HELP}"
 )
-@click.option(
-    "--arch",
-    type=click.Choice(["mgnet", "mgnet-skip", "unet"]),
-    default="mgnet",
-    show_default=True,
+@setting_option(
+    _SEG,
+    "arch",
+    type=click.Choice(ARCHS),
     help="mgnet: the paper's network; mgnet-skip: with encoder-to-decoder skip connections "
     "(beyond the paper); unet: the single-branch baseline (its phase 2 adds only the CRF term).",
 )
-@click.option("--width", type=float, default=1.0, show_default=True, help="Channel multiplier.")
-@click.option(
-    "--size",
+@setting_option(_SEG, "width", type=float, help="Channel multiplier.")
+@setting_option(
+    _SEG,
+    "size",
     type=_TRAINING_SIZE,
-    default=512,
-    show_default=True,
     help="Training image side, or HxW (e.g. 32x128 for word crops); multiples of 16.",
 )
-@click.option(
-    "--phases",
+@setting_option(
+    _SEG,
+    "phases",
     type=click.IntRange(1, 2),
-    default=2,
-    show_default=True,
     help="1 stops after phase 1 (the paper's Ours-alpha).",
 )
-@click.option("--phase1-steps", type=click.IntRange(min=1), default=20000, show_default=True)
-@click.option("--phase2-steps", type=click.IntRange(min=1), default=10000, show_default=True)
-@click.option("--phase1-lr", type=float, default=1e-4, show_default=True, help="Adam, phase 1.")
-@click.option("--phase2-lr", type=float, default=1e-5, show_default=True, help="Adam, phase 2.")
+@setting_option(_SEG, "phase1_steps", type=click.IntRange(min=1))
+@setting_option(_SEG, "phase2_steps", type=click.IntRange(min=1))
+@setting_option(_SEG, "phase1_lr", type=float, help="Adam, phase 1.")
+@setting_option(_SEG, "phase2_lr", type=float, help="Adam, phase 2.")
 @click.option("--no-subset-loss", is_flag=True, help="Phase 2 without the subset loss.")
 @click.option("--no-crf-loss", is_flag=True, help="Phase 2 without the CRF loss.")
-@click.option(
-    "--crf",
-    type=click.Choice(["window", "dense"]),
-    default="window",
-    show_default=True,
+@setting_option(
+    _SEG,
+    "crf",
+    type=click.Choice(CRF_MODES),
     help="CRF kernel: local window (fast) or exact dense (GPU).",
 )
 @click.option("--no-augment", is_flag=True, help="No rotation, colour jitter or noise.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 on CUDA, bfloat16 on CPU).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
-@click.option(
-    "--select-best",
+@loop_options(_SEG)
+@setting_option(_SEG, "deterministic", is_flag=True, help="Deterministic algorithms (slower).")
+@setting_option(
+    _SEG,
+    "select_best",
     is_flag=True,
     help="model.pt = the best validated checkpoint of both phases, not the final weights.",
 )
@@ -134,8 +127,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     "run again); flags override.",
 )
 @click.option("--out", type=_PATH, help="Run folder.")
-@click.option("--resume", type=_EXISTING, help="Continue the run in this folder exactly.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--resume",
+    type=_EXISTING,
+    help="Continue the run in this folder exactly, with its recorded settings; a flag given "
+    "with it must keep the run's value, except --workers, --quiet, --checkpoint-every, "
+    "--checkpoint-minutes.",
+)
+@setting_option(_SEG, "quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_seg(
     ctx: click.Context,
@@ -151,28 +150,17 @@ def train_seg(
     phase1/ and phase2/ run folders (metrics.jsonl, best.pt, last.pt), config.json and model.pt.
     Runs under torchrun for several GPUs.
     """
-    from textmask_ocr.masking.training import (
-        RUNTIME_SETTINGS,
-        SegTrainSettings,
-        run_train_seg,
-    )
+    from textmask_ocr.masking.training import run_train_seg
 
-    explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    given_flags = [name for name in options if ctx.get_parameter_source(name) in explicit]
-    given = dict(_flag_setting(name, options[name]) for name in given_flags)
+    given = dict(
+        _flag_setting(name, value) for name, value in explicit_values(ctx, options).items()
+    )
     if resume is not None:
-        fixed = [
-            name for name in given_flags if _flag_setting(name, None)[0] not in RUNTIME_SETTINGS
-        ]
-        if config_file is not None or fixed:
-            flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed) or "--config"
-            raise InputError(
-                f"--resume continues the recorded settings; only --workers and --quiet may be "
-                f"given with it, not {flags}"
-            )
-        if out is not None and out.resolve() != resume.resolve():
-            raise InputError(f"--out {out}: --resume continues the run in {resume}")
-        settings = dataclasses.replace(SegTrainSettings.from_run(resume), **given)
+        if config_file is not None:
+            raise InputError("--config starts a new run; --resume continues the recorded one")
+        if out is not None:
+            given["out"] = str(out)
+        settings = SegTrainSettings.resumed(resume, given)
     else:
         values = _read_config_file(config_file) if config_file is not None else {}
         values.update(given)
@@ -184,6 +172,7 @@ def train_seg(
             raise InputError("--data is required (KIND[:GT]=DIR, repeatable)")
         origin = f"--config {config_file}" if config_file is not None else "train-seg"
         settings = SegTrainSettings.from_dict(values, origin=origin)
+    check_output_folder(settings.out)
     results = run_train_seg(settings)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one process reports
         return
@@ -191,6 +180,12 @@ def train_seg(
         summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
         click.echo(f"{phase}: {summary or 'done (no --val)'}")
     click.echo(f"model written to {settings.out / 'model.pt'}")
+
+
+def check_threshold(threshold: float) -> None:
+    """Refuse a ``--threshold`` outside (0, 1)."""
+    if not 0 < threshold < 1:
+        raise InputError(f"--threshold {threshold}: must lie in (0, 1)")
 
 
 def _expand_inputs(inputs: tuple[Path, ...]) -> Iterator[Path]:
@@ -252,6 +247,8 @@ def segment(
     from textmask_ocr.masking.scene_outputs import write_scene_outputs
     from textmask_ocr.progress import track
 
+    check_threshold(threshold)
+    check_output_folder(out)
     segmenter = Segmenter.from_pretrained(model_path, device=device, threshold=threshold)
     paths = list(_expand_inputs(inputs))
     if not paths:
@@ -341,6 +338,9 @@ def evaluate_seg(
     from textmask_ocr.masking.sources import DataSource
 
     source = DataSource.parse(data, "--data")
+    check_threshold(threshold)
+    if out is not None:
+        check_output_folder(out)
     if ignore_label.strip().lower() == "none":
         label = None
     else:
@@ -366,6 +366,7 @@ def evaluate_seg(
     if out is None:
         first = locations[0]
         out = (first if first.is_dir() else first.parent) / "eval-seg"
+        check_output_folder(out)
     evaluation = evaluate_methods(
         methods,
         source,

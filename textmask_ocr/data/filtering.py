@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 UNDECODABLE_LABEL = "undecodable label"
 EMPTY_LABEL = "empty label"
-OUTSIDE_ALPHABET = "characters outside the alphabet"
+OUTSIDE_ALPHABET = "label with characters outside the alphabet"
 TOO_LONG = "label longer than max_label_length"
 UNDECODABLE_IMAGE = "undecodable image"
 BAD_MASK = "undecodable or misfit mask"
@@ -159,7 +159,7 @@ class FilteredWordDataset(Dataset[WordSample], ABC):
                 self._skip(key, *rejection, at_read=False)
         skipped = total - len(self._keys)
         if skipped:
-            counts = ", ".join(f"{n} {reason}" for reason, n in self.filter_report.items() if n)
+            counts = ", ".join(f"{reason}: {n}" for reason, n in self.filter_report.items() if n)
             logger.warning("%s: skipped %d of %d samples (%s)", self.source, skipped, total, counts)
 
     def _skip(self, key: int, reason: str, detail: str, *, at_read: bool) -> None:

@@ -64,14 +64,16 @@ def read_gt_file(path: str | os.PathLike[str]) -> list[GtEntry]:
 
     Raises:
         InputError: naming the file and line, for text that is not UTF-8, a line without exactly
-            one or two tabs, an empty path, or an image or mask file that does not exist.
+            one or two tabs, an empty path or label, or an image or mask file that does not
+            exist; naming the file when it lists no sample.
     """
     gt_file = resolve_gt_file(path)
     root = gt_file.parent
     try:
         text = gt_file.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(f"{gt_file}: not UTF-8 text (byte {error.start})") from None
+        line = error.object[: error.start].count(b"\n") + 1
+        raise InputError(f"{gt_file}:{line}: not UTF-8 text (byte {error.start})") from None
     entries = []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.removesuffix("\r")
@@ -83,12 +85,16 @@ def read_gt_file(path: str | os.PathLike[str]) -> list[GtEntry]:
             raise InputError(
                 f"{where}: expected 'image<TAB>label' or 'image<TAB>label<TAB>mask', got {line!r}"
             )
+        if not fields[1]:
+            raise InputError(f"{where}: empty label for {fields[0]!r}")
         image = root / fields[0]
         mask = root / fields[2] if len(fields) == 3 else None
         for kind, file in (("image", image), ("mask", mask)):
             if file is not None and not file.is_file():
                 raise InputError(f"{where}: {kind} file {str(file)!r} not found")
         entries.append(GtEntry(where, image, fields[1], mask))
+    if not entries:
+        raise InputError(f"{gt_file}: lists no sample (expected 'image<TAB>label' lines)")
     return entries
 
 

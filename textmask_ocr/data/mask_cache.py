@@ -3,14 +3,15 @@
 The copy keeps every image and label byte for byte and stores the segmenter's pixel-level output
 as ``mask-%09d`` (8-bit PNG of the crop's size, probability x 255), plus the key ``mask-source`` =
 ``predicted`` so ``--mask predicted`` knows these masks are predictions. The copy is built in
-``.<name>.partial`` beside the output; every commit records how many crops are done, so a killed
-run continues where it stopped, and the folder takes its final name only when complete.
+``.<name>.partial`` beside the output under a lock (a second run writing the same output is
+refused); every commit records how many crops are done, so a killed run continues where it
+stopped, and the folder takes its final name only when complete.
 
 Several processes (``torchrun``): the samples are cut into the batches of a single-process run
 (``batch_size`` consecutive samples each), and rank ``r`` of ``W`` predicts the ``r``-th of ``W``
-contiguous runs of those batches (:func:`shard_indices`) into its own partial LMDB
-(:func:`predict_mask_shard`). Rank 0's partial is the output's partial: once every rank is done,
-rank 0 appends the other ranks' samples in rank order (:func:`merge_mask_shards`). Every
+contiguous runs of those batches (:func:`shard_indices`) into its own partial LMDB, under its
+own lock (:func:`predict_mask_shard`). Rank 0's partial is the output's partial: once every rank
+is done, rank 0 appends the other ranks' samples in rank order (:func:`merge_mask_shards`). Every
 predictor call thus sees exactly the crops of the same call in a single-process run, and the
 output holds the same keys and bytes. Each partial records its progress, so any rank (or the
 merge) that is killed continues where it stopped when the job is started again with the same
@@ -20,6 +21,7 @@ system that every rank writes and rank 0 reads.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -29,6 +31,8 @@ from pathlib import Path
 import lmdb
 from PIL import Image
 
+from textmask_ocr.atomic import output_lock
+from textmask_ocr.atomic import partial_path as output_partial_path
 from textmask_ocr.data.lmdb_format import WordLmdb, image_key, label_key, mask_key, polygon_key
 from textmask_ocr.data.lmdb_writer import INITIAL_MAP_SIZE, GrowingWriter
 from textmask_ocr.data.records import WordRecord
@@ -49,8 +53,13 @@ def partial_path(out: Path, rank: int = 0, world_size: int = 1) -> Path:
     """Where rank ``rank`` of ``world_size`` builds its part of an :func:`add_masks` output
     (rank 0: the output's own partial, ``.<name>.partial``)."""
     if rank == 0:
-        return out.parent / f".{out.name}.partial"
+        return output_partial_path(out)
     return out.parent / f".{out.name}.rank{rank}-of-{world_size}.partial"
+
+
+def _shard_lock(out: Path, rank: int, world_size: int) -> contextlib.AbstractContextManager[None]:
+    """The lock of rank ``rank``'s partial output (rank 0: the output's own lock)."""
+    return output_lock(out if rank == 0 else partial_path(out, rank, world_size))
 
 
 def shard_indices(num_samples: int, batch_size: int, rank: int, world_size: int) -> range:
@@ -121,13 +130,13 @@ def predict_mask_shard(
         the shard's sample indices.
 
     Raises:
-        InputError: ``out`` exists, or the partial LMDB was started for other samples or
-            another batch size.
+        InputError: ``out`` exists, another process is writing this shard, or the partial LMDB
+            was started for other samples or another batch size.
     """
     out = Path(out)
     if out.exists():
         raise InputError(f"{out}: already exists; choose another output")
-    with WordLmdb(source) as src:
+    with _shard_lock(out, rank, world_size), WordLmdb(source) as src:
         shard = shard_indices(src.num_samples, batch_size, rank, world_size)
         plan = f"{shard.start} {shard.stop - 1} {batch_size}".encode("ascii")
         partial = partial_path(out, rank, world_size)
@@ -181,9 +190,15 @@ def merge_mask_shards(
         the number of samples in ``out``.
 
     Raises:
-        InputError: a rank's partial LMDB is missing or unfinished.
+        InputError: a rank's partial LMDB is missing or unfinished, or another process is
+            writing ``out``.
     """
     out = Path(out)
+    with output_lock(out):
+        return _merge_mask_shards(out, world_size, quiet=quiet)
+
+
+def _merge_mask_shards(out: Path, world_size: int, *, quiet: bool) -> int:
     partial = partial_path(out)
     shards = [partial_path(out, rank, world_size) for rank in range(1, world_size)]
     env = _open_partial(partial, create=False)

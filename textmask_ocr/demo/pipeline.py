@@ -38,7 +38,8 @@ from textmask_ocr.engine.metrics_log import write_config_record
 from textmask_ocr.masking.evaluation import validation_metrics
 from textmask_ocr.masking.predictor import Segmenter
 from textmask_ocr.masking.sources import DataSource
-from textmask_ocr.masking.training import SegTrainSettings, run_train_seg
+from textmask_ocr.masking.training.recipe import run_train_seg
+from textmask_ocr.masking.training.settings import SegTrainSettings
 from textmask_ocr.recognition.benchmarks import results_table
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import BenchmarkResult, evaluate_dataset

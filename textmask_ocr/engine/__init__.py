@@ -4,7 +4,7 @@ One loop (:class:`Trainer`) with AMP, DDP through ``torchrun``, progress reports
 atomic best/last checkpoints and exact resume; one checkpoint format (:mod:`.checkpoint`).
 """
 
-from textmask_ocr.engine.checkpoint import load_checkpoint, save_checkpoint
+from textmask_ocr.engine.checkpoint import is_complete, load_checkpoint, save_checkpoint
 from textmask_ocr.engine.distributed import DistributedContext
 from textmask_ocr.engine.sampling import ResumableSampler, SeededDataset, ShardSampler
 from textmask_ocr.engine.trainer import Trainer, TrainerConfig, TrainTask
@@ -17,6 +17,7 @@ __all__ = [
     "TrainTask",
     "Trainer",
     "TrainerConfig",
+    "is_complete",
     "load_checkpoint",
     "save_checkpoint",
 ]

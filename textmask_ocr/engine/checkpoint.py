@@ -18,20 +18,20 @@ fine-tuned recognizer loads anywhere with no flags.
 from __future__ import annotations
 
 import os
-import pickle
 import random
-import struct
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from textmask_ocr.atomic import atomic_torch_save
+from recognizers.checkpoints import CheckpointError, load_weights_only
+from textmask_ocr.atomic import atomic_torch_save, atomic_write_json
 from textmask_ocr.errors import InputError
 
 CHECKPOINT_FORMAT = "textmask_ocr/1"
+#: The record a training run writes last, once it has finished (see :func:`is_complete`).
+COMPLETE_FILE = "complete.json"
 
 
 def save_checkpoint(
@@ -56,23 +56,12 @@ def save_checkpoint(
 
 
 def read_torch_file(path: str | os.PathLike[str]) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU, with one-line errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such checkpoint file")
+    """``torch.load(path, weights_only=True)`` on the CPU, with one-line errors naming the file
+    (see :func:`recognizers.checkpoints.load_weights_only`)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        ValueError,
-        LookupError,  # junk read as a legacy pickle: "pop from empty list"
-        struct.error,  # junk shorter than the legacy header
-    ) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+        return load_weights_only(path)
+    except CheckpointError as error:
+        raise InputError(str(error)) from None
 
 
 def is_project_checkpoint(payload: Any) -> bool:
@@ -89,6 +78,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT!r}); public base weights go to --weights"
         )
     return payload
+
+
+def mark_complete(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Write ``run_dir/complete.json`` (atomically): the run finished; ``record`` says how."""
+    atomic_write_json({"complete": True, **record}, Path(run_dir) / COMPLETE_FILE)
+
+
+def clear_complete(run_dir: str | os.PathLike[str]) -> None:
+    """Remove the completion record of a run that continues."""
+    (Path(run_dir) / COMPLETE_FILE).unlink(missing_ok=True)
+
+
+def is_complete(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether the training run in ``run_dir`` finished (its checkpoints alone do not say so:
+    ``best.pt`` and ``last.pt`` are written while it runs)."""
+    return (Path(run_dir) / COMPLETE_FILE).is_file()
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -9,6 +9,33 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from textmask_ocr.errors import InputError
+
+
+def resolve_device(name: str | torch.device | None, flag: str = "device") -> torch.device:
+    """The device ``name`` (``cpu``, ``cuda``, ``cuda:1``, ...; None: CUDA if available, else CPU).
+
+    Raises:
+        InputError: naming ``flag``, for a name that is no device or a GPU this machine lacks.
+    """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"{flag} {name!r}: not a device (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"{flag} {name}: no CUDA GPU is available")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"{flag} {name}: this machine has {count} CUDA GPU(s)")
+    elif device.type != "cpu" and device.type != "mps":
+        raise InputError(f"{flag} {name}: not supported (cpu or cuda)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"{flag} {name}: MPS is not available")
+    return device
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -46,7 +73,7 @@ class DistributedContext:
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device is not None:
-            chosen = torch.device(device)
+            chosen = resolve_device(device)
             if chosen.type == "cuda" and chosen.index is None:
                 chosen = torch.device("cuda", local_rank)
         elif torch.cuda.is_available():

@@ -9,8 +9,11 @@ fixed number of optimizer steps with:
 - non-finite steps skipped and counted, consistently on every rank, so a NaN never kills a run;
 - ``metrics.jsonl`` and ``config.json`` in the output folder, progress on a terminal or in a log
   (:class:`~textmask_ocr.progress.Progress`), warnings through ``logging``;
-- atomic ``last.pt`` / ``best.pt`` checkpoints and exact resume: model, optimizer, scheduler,
-  scaler, step, best metric, RNG states, the task's own state, and the data position.
+- atomic ``last.pt`` / ``best.pt`` checkpoints, every ``checkpoint_every`` steps and at least
+  every ``checkpoint_minutes`` of training, and exact resume: model, optimizer, scheduler,
+  scaler, step, best metric, RNG states, the task's own state, and the data position;
+- ``complete.json``, written last when the run has reached ``max_steps`` (see
+  :func:`is_complete`): a ``best.pt`` or ``last.pt`` alone does not mean the run finished.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from textmask_ocr.engine.checkpoint import (
     capture_rng_state,
+    clear_complete,
     load_checkpoint,
+    mark_complete,
     restore_rng_state,
     save_checkpoint,
 )
@@ -63,7 +68,8 @@ class TrainTask(Protocol):
 
 @dataclass
 class TrainerConfig:
-    """Loop settings. ``eval_every=0`` evaluates only at the end."""
+    """Loop settings. ``eval_every=0`` evaluates only at the end; ``checkpoint_minutes=0``
+    checkpoints on the step interval alone."""
 
     out_dir: Path
     max_steps: int
@@ -75,6 +81,7 @@ class TrainerConfig:
     log_every: int = 50
     eval_every: int = 0
     checkpoint_every: int = 500
+    checkpoint_minutes: float = 0.0
     best_metric: str | None = None
     best_mode: str = "max"
     quiet: bool = False
@@ -134,6 +141,8 @@ class Trainer:
         self.step = 0
         self.best: float | None = None
         self.skipped_steps = 0
+        #: Seconds on a monotonic clock, for the time interval between checkpoints.
+        self.clock: Callable[[], float] = time.monotonic
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
         self.steps_per_epoch = len(self.sampler._rank_share()) // config.batch_size
         if self.steps_per_epoch == 0:
@@ -220,6 +229,7 @@ class Trainer:
             torch.manual_seed(self.config.seed)
         if self.context.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            clear_complete(self.out_dir)
             write_config_record(self.out_dir, self.config.run_config)
             self.metrics.truncate_after(self.step if resume_from is not None else -1)
         network = self.model
@@ -237,6 +247,7 @@ class Trainer:
             done=self.step,
             quiet=self.config.quiet or not self.context.is_main,
         )
+        last_saved = self.clock()
         with progress:
             while self.step < self.config.max_steps:
                 batch = next(batches)
@@ -252,8 +263,17 @@ class Trainer:
                 at_end = self.step == self.config.max_steps
                 if at_end or (self.config.eval_every and self.step % self.config.eval_every == 0):
                     last_metrics = self._evaluate()
-                if at_end or self.step % self.config.checkpoint_every == 0:
+                minutes = (self.clock() - last_saved) / 60
+                interval = self.config.checkpoint_minutes
+                if (
+                    at_end
+                    or self.step % self.config.checkpoint_every == 0
+                    or (interval and minutes >= interval)
+                ):
                     self.save("last.pt")
+                    last_saved = self.clock()
+        if self.context.is_main:
+            mark_complete(self.out_dir, {"step": self.step, "metrics": last_metrics})
         self.context.barrier()  # every rank returns once rank 0 has written the run's files
         return last_metrics
 

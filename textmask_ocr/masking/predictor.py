@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from segmentation.configs import STRIDE, SegmenterConfig, build_segmenter, normalize_image
 from segmentation.contours import trace_polygons
 from textmask_ocr.engine import load_checkpoint
+from textmask_ocr.engine.distributed import resolve_device
 from textmask_ocr.errors import InputError
 from textmask_ocr.imaging import ImageInput, image_to_tensor
 
@@ -126,9 +127,7 @@ class Segmenter:
             raise InputError("the model carries no SegmenterConfig (build it with build_segmenter)")
         if not 0.0 < threshold < 1.0:
             raise InputError(f"threshold must lie in (0, 1), got {threshold}")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.memory_format = (
             torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         )

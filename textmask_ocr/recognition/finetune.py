@@ -7,12 +7,10 @@ new input layer (``train_layers="input"``, every other layer frozen, batch norm 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,86 +32,9 @@ from textmask_ocr.engine.sampling import EpochOrder, shuffled_order
 from textmask_ocr.errors import InputError
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import evaluate_dataset
-from textmask_ocr.recognition.mask_sources import MASK_SOURCES, MaskPredictor, collate_inputs
+from textmask_ocr.recognition.finetune_settings import FinetuneSettings
+from textmask_ocr.recognition.mask_sources import MaskPredictor, collate_inputs
 from textmask_ocr.recognition.models import load_base_or_adapted
-
-OPTIMIZERS = ("adamw", "adam", "sgd", "adadelta")
-SCHEDULES = ("onecycle", "cosine", "constant")
-#: Settings a resumed run must share with the run it continues: the saved optimizer, schedule
-#: and data position depend on them (``steps`` too, unless the schedule is constant).
-RESUME_INVARIANTS = (
-    "arch",
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "schedule",
-    "train_layers",
-    "batch_size",
-)
-
-
-@dataclass
-class FinetuneSettings:
-    """Everything ``textmask-ocr finetune`` takes (also the run's config record)."""
-
-    out: Path
-    train: list[Path]
-    arch: str = "crnn"
-    weights: Path | None = None
-    resume: Path | None = None
-    train_ratio: list[float] | None = None
-    val: Path | None = None
-    mask: str = "random"
-    segmenter: Path | None = None
-    train_layers: str = "input"
-    mask_init: str = "zero"
-    arch_kwargs: dict[str, Any] = field(default_factory=dict)
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "onecycle"
-    steps: int = 1000
-    batch_size: int = 64
-    workers: int = 2
-    amp: bool = False
-    grad_clip: float | None = 5.0
-    seed: int = 0
-    eval_every: int = 500
-    log_every: int = 50
-    checkpoint_every: int = 500
-    max_label_length: int | None = None
-    quiet: bool = False
-    deterministic: bool = False
-
-    def record(self) -> dict[str, Any]:
-        """JSON-friendly copy for config.json and checkpoints."""
-        return {
-            key: [str(v) for v in value] if key == "train" else _plain(value)
-            for key, value in dataclasses.asdict(self).items()
-        }
-
-    def validate(self) -> None:
-        for name, value, choices in (
-            ("--mask", self.mask, MASK_SOURCES),
-            ("--optimizer", self.optimizer, OPTIMIZERS),
-            ("--schedule", self.schedule, SCHEDULES),
-            ("--train-layers", self.train_layers, ("input", "all")),
-            ("--arch", self.arch, tuple(default_cfgs)),
-        ):
-            if value not in choices:
-                raise InputError(f"{name} {value!r}: choose from {', '.join(choices)}")
-        if self.train_ratio is not None and len(self.train_ratio) != len(self.train):
-            raise InputError(
-                f"--train-ratio given {len(self.train_ratio)} times for {len(self.train)} --train"
-            )
-        if self.mask == "none" and self.train_layers == "input":
-            raise InputError("--mask none has no new input layer to train: use --train-layers all")
-        if self.steps < 1 or self.batch_size < 1:
-            raise InputError("--steps and --batch-size must be positive")
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Path) else value
 
 
 class RecognitionTask:
@@ -184,6 +105,14 @@ class RecognitionTask:
         self.too_long_labels = state["too_long_labels"]
 
 
+def longest_label(model: nn.Module) -> int:
+    """The most characters a label may have for ``model`` to emit it (CTC: without repeats,
+    which also need a blank between them; attention: with room for the end symbol). Longer
+    training labels are filtered out by the dataset and counted in its ``filter_report``."""
+    capacity = _label_capacity(model)
+    return capacity if isinstance(build_codec(model.config), CTCCodec) else capacity - 1
+
+
 def _label_capacity(model: nn.Module) -> int:
     """Most label symbols the model can emit for its input width."""
     config: RecognizerConfig = model.config
@@ -192,12 +121,17 @@ def _label_capacity(model: nn.Module) -> int:
     return model.max_length
 
 
+def resumes_from_checkpoint(settings: FinetuneSettings) -> bool:
+    """Whether the run continues from a ``last.pt`` (a run resumed before its first checkpoint
+    starts again from the beginning, with its recorded settings)."""
+    return settings.resume is not None and (Path(settings.resume) / "last.pt").is_file()
+
+
 def build_model(settings: FinetuneSettings) -> nn.Module:
     """The model to train: from ``--resume``, ``--weights`` (adapted if needed) or from scratch."""
     with_mask = settings.mask != "none"
-    if settings.resume is not None:
+    if resumes_from_checkpoint(settings):
         payload = load_checkpoint(Path(settings.resume) / "last.pt")
-        check_resumable(settings, payload.get("run_config") or {})
         model = build_recognizer(RecognizerConfig.from_dict(payload["config"]))
     elif settings.weights is not None:
         model = load_base_or_adapted(
@@ -214,23 +148,6 @@ def build_model(settings: FinetuneSettings) -> nn.Module:
             f"--resume {settings.resume}: the run's model does not fit --mask {settings.mask}"
         )
     return model
-
-
-def check_resumable(settings: FinetuneSettings, recorded: dict[str, Any]) -> None:
-    """Refuse to resume a run (``recorded``: its settings) with settings that change its course.
-
-    A one-cycle or cosine schedule spans the run's ``steps``; a constant one can be extended.
-    """
-    keys = RESUME_INVARIANTS + (() if settings.schedule == "constant" else ("steps",))
-    current = settings.record()
-    for key in keys:
-        if key in recorded and recorded[key] != current[key]:
-            flag = "--" + key.replace("_", "-")
-            raise InputError(
-                f"--resume {settings.resume}: the run used {flag} {recorded[key]}, not "
-                f"{current[key]}; resume with the same value"
-                + (" (only --schedule constant runs can be extended)" if key == "steps" else "")
-            )
 
 
 def freeze_for(model: nn.Module, train_layers: str) -> list[nn.Parameter]:
@@ -286,6 +203,8 @@ def run_finetune(
 ) -> dict[str, float]:
     """Train as ``settings`` say; returns the final validation metrics (empty without --val)."""
     settings.validate()
+    if settings.resume is not None:
+        settings.check_resumable(FinetuneSettings.recorded(settings.resume))
     context = context or DistributedContext.from_environment()
     torch.manual_seed(settings.seed)
     # channels_last: faster convolutions with oneDNN on CPUs and with AMP on GPUs
@@ -300,7 +219,7 @@ def run_finetune(
             settings.mask,
             predictor,
             training=True,
-            max_label_length=settings.max_label_length,
+            max_label_length=settings.max_label_length or longest_label(model),
         )
         for path in settings.train
     ]
@@ -341,19 +260,21 @@ def run_finetune(
         config=TrainerConfig(
             out_dir=settings.out,
             max_steps=settings.steps,
-            batch_size=settings.batch_size,
-            seed=settings.seed,
-            num_workers=settings.workers,
-            amp=settings.amp,
             grad_clip=settings.grad_clip,
-            log_every=settings.log_every,
-            eval_every=settings.eval_every,
-            checkpoint_every=settings.checkpoint_every,
             best_metric="accuracy" if validate is not None else None,
-            quiet=settings.quiet,
-            deterministic=settings.deterministic,
             run_config=settings.record(),
+            **settings.trainer_options(),
         ),
         context=context,
     )
-    return trainer.fit(resume_from=settings.resume)
+    return trainer.fit(resume_from=settings.resume if resumes_from_checkpoint(settings) else None)
+
+
+__all__ = [
+    "FinetuneSettings",
+    "RecognitionTask",
+    "build_model",
+    "build_optimizer",
+    "freeze_for",
+    "run_finetune",
+]

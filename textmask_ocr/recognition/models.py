@@ -31,6 +31,7 @@ from recognizers import (
     read_checkpoint,
 )
 from textmask_ocr.engine.checkpoint import save_checkpoint
+from textmask_ocr.engine.distributed import resolve_device
 from textmask_ocr.errors import InputError
 from textmask_ocr.imaging import ImageInput, image_to_pil
 from textmask_ocr.recognition.mask_sources import MaskPredictor
@@ -109,7 +110,7 @@ class MaskedRecognizer:
             raise InputError(
                 f"{type(self).__name__} needs a {self.arch} model, not {model.config.arch}"
             )
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.codec = build_codec(model.config)
         self.segmenter = as_mask_predictor(segmenter)

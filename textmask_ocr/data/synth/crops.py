@@ -275,8 +275,10 @@ def iter_word_records(
     style: WordStyle | None = None,
     assets: SynthAssets | None = None,
     workers: int = 1,
+    start: int = 0,
 ) -> Iterator[WordRecord]:
-    """``n`` word records, sample ``i`` drawn from ``sample_rng(seed, i)``, in order.
+    """``n`` word records, sample ``i`` drawn from ``sample_rng(seed, i)``, in order (from
+    sample ``start`` on: the rest of an interrupted run).
 
     The output is identical for any ``workers`` (processes; 1 = this process).
 
@@ -287,4 +289,4 @@ def iter_word_records(
     task = functools.partial(
         word_record, seed=seed, style=style or WordStyle(), assets=assets or default_assets()
     )
-    return ordered_map(task, n, workers)
+    return ordered_map(task, n, workers, start)

@@ -44,15 +44,18 @@ def check_run(count: int, seed: int, workers: int) -> None:
         raise InputError(f"--workers must be at least 1, got {workers}")
 
 
-def ordered_map(function: Callable[[int], T], count: int, workers: int = 1) -> Iterator[T]:
-    """``function(0), ..., function(count - 1)`` in order, computed by ``workers`` processes.
+def ordered_map(
+    function: Callable[[int], T], count: int, workers: int = 1, start: int = 0
+) -> Iterator[T]:
+    """``function(start), ..., function(count - 1)`` in order, computed by ``workers`` processes.
 
     Workers are started with the ``spawn`` method (safe whatever threads the caller runs), so
     ``function`` must be picklable: a module-level function or a ``functools.partial`` of one.
     """
-    if workers <= 1 or count <= 1:
-        yield from map(function, range(count))
+    indices = range(start, count)
+    if workers <= 1 or len(indices) <= 1:
+        yield from map(function, indices)
         return
-    chunk_size = max(1, min(32, count // (8 * workers)))
-    with multiprocessing.get_context("spawn").Pool(min(workers, count)) as pool:
-        yield from pool.imap(function, range(count), chunksize=chunk_size)
+    chunk_size = max(1, min(32, len(indices) // (8 * workers)))
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(indices))) as pool:
+        yield from pool.imap(function, indices, chunksize=chunk_size)

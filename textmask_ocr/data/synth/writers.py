@@ -36,7 +36,9 @@ def write_synth_words(
 ) -> int:
     """Write ``n`` synthetic word crops with masks as a word-crop LMDB at ``out``.
 
-    The LMDB is the same byte for byte for a given ``seed`` (and fonts), whatever ``workers``.
+    The LMDB is the same byte for byte for a given ``seed`` (and fonts), whatever ``workers``;
+    a killed run with the same arguments continues where it stopped. An existing LMDB at ``out``
+    is replaced.
 
     Returns:
         the number of samples written.
@@ -44,8 +46,20 @@ def write_synth_words(
     Raises:
         InputError: bad ``n``, ``seed`` or ``workers``; ``out`` exists and is not an LMDB.
     """
-    records = iter_word_records(n, seed, style, assets, workers)
-    return write_word_lmdb(out, records, total=n, quiet=quiet)
+    style, assets = style or WordStyle(), assets or default_assets()
+    job = json.dumps(
+        {"synth words": n, "seed": seed, "style": dataclasses.asdict(style), **assets.describe()},
+        sort_keys=True,
+        default=str,
+    )
+    return write_word_lmdb(
+        out,
+        lambda done: iter_word_records(n, seed, style, assets, workers, start=done),
+        total=n,
+        quiet=quiet,
+        overwrite=True,
+        job=job,
+    )
 
 
 def write_synth_scenes(
