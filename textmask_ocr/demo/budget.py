@@ -111,7 +111,7 @@ BUDGETS: dict[str, DemoBudget] = {
         base_steps=1_400,
         base_batch=64,
         base_lr=3e-3,
-        finetune_steps=200,
+        finetune_steps=400,
         finetune_batch=64,
         finetune_lr=5e-3,
     ),
