@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from textmask_ocr.data.lmdb_writer import write_word_lmdb
+from textmask_ocr.data.records import WordRecord
+from textmask_ocr.data.synth.crops import generate_word
 from textmask_ocr.demo import BUDGETS, run_demo
 from textmask_ocr.demo.stages import StageRunner
 from textmask_ocr.engine.trainer import Trainer
@@ -41,9 +44,18 @@ TINY = dataclasses.replace(
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plain_bench(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Path]]:
+    """A --bench set without masks, as real word crops come: 16 synthetic crops, masks dropped."""
+    path = tmp_path_factory.mktemp("bench") / "plain"
+    samples = (generate_word(1_000 + i) for i in range(16))
+    write_word_lmdb(path, (WordRecord(s.encoded_image, s.label) for s in samples), quiet=True)
+    return [("plain", path)]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, plain_bench) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    run_demo(out, TINY, seed=0, workers=0, quiet=True)
+    run_demo(out, TINY, seed=0, benches=plain_bench, workers=0, quiet=True)
     return out
 
 
@@ -66,6 +78,25 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     HTMLParser().feed(html)
     assert html.count("<svg") >= 4 and "data:image/png;base64" in html
     assert "no data" not in html  # every curve found its records
+
+
+def test_bench_sets_keep_the_real_mask_row_and_are_pooled_apart(demo_run: Path) -> None:
+    """A --bench set without masks: the real-mask row stays with no score there, and the
+    bench sets get their own table whose Total pools them alone, compared with RM."""
+    results = json.loads((demo_run / "results.json").read_text())
+    rows = _rows(demo_run)
+    assert list(rows) == ["base", "RM", "PM", "real mask"]
+    assert rows["real mask"]["benchmarks"]["plain"] is None
+    assert rows["real mask"]["benchmarks"]["synthetic test"]["count"] == TINY.test_words
+    bench = ResultsTable.from_json(results["bench_table"])
+    assert bench.benchmarks == ("plain",)
+    pooled = bench.comparison("PM", "Total")
+    assert pooled.count == 16
+    assert pooled.difference == pytest.approx(
+        rows["PM"]["benchmarks"]["plain"]["accuracy"]
+        - rows["RM"]["benchmarks"]["plain"]["accuracy"]
+    )
+    assert html.escape(bench.verdict("PM", "Total")) in (demo_run / "report.html").read_text()
 
 
 def test_demo_headline_follows_the_paired_test(demo_run: Path) -> None:
@@ -109,10 +140,10 @@ def test_demo_table_agrees_with_the_evaluate_command(demo_run: Path) -> None:
         assert metric.accuracy == pytest.approx(rows[method]["accuracy"])
 
 
-def test_demo_resumes_without_redoing_finished_stages(demo_run: Path) -> None:
+def test_demo_resumes_without_redoing_finished_stages(demo_run: Path, plain_bench) -> None:
     before = {path: path.stat().st_mtime_ns for path in demo_run.rglob("*.pt")}
     first = json.loads((demo_run / "results.json").read_text())
-    run_demo(demo_run, TINY, seed=0, workers=0, quiet=True)
+    run_demo(demo_run, TINY, seed=0, benches=plain_bench, workers=0, quiet=True)
     after = {path: path.stat().st_mtime_ns for path in demo_run.rglob("*.pt")}
     assert before == after and len(before) >= 8
     second = json.loads((demo_run / "results.json").read_text())
@@ -121,7 +152,7 @@ def test_demo_resumes_without_redoing_finished_stages(demo_run: Path) -> None:
 
 
 def test_a_demo_killed_mid_stage_redoes_that_stage(
-    demo_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_run: Path, plain_bench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A kill after the base CRNN wrote its first best.pt: the restart does not take the
     half-trained model for the finished one; it trains it again, then the rest, and the table
@@ -137,12 +168,12 @@ def test_a_demo_killed_mid_stage_redoes_that_stage(
 
     monkeypatch.setattr(Trainer, "save", killed_after_best)
     with pytest.raises(KeyboardInterrupt):
-        run_demo(out, TINY, seed=0, workers=0, quiet=True)
+        run_demo(out, TINY, seed=0, benches=plain_bench, workers=0, quiet=True)
     runner = StageRunner(out)
     assert runner.is_complete("data") and not runner.is_complete("train base CRNN")
     assert (out / "recognizers" / "base" / "best.pt").is_file()  # what fooled the old check
     monkeypatch.setattr(Trainer, "save", real_save)
-    run_demo(out, TINY, seed=0, workers=0, quiet=True)
+    run_demo(out, TINY, seed=0, benches=plain_bench, workers=0, quiet=True)
     assert runner.is_complete("train base CRNN") and runner.is_complete("evaluate")
     assert _rows(out) == _rows(demo_run)
 

@@ -75,6 +75,7 @@ def demo(
     from textmask_ocr.demo import BUDGETS, run_demo
     from textmask_ocr.engine.metrics_log import MetricsLog
     from textmask_ocr.report.stages import StageTimes
+    from textmask_ocr.report.table import TOTAL
 
     torch.set_num_threads(threads)
     chosen = BUDGETS[budget]
@@ -90,6 +91,9 @@ def demo(
         quiet=quiet,
     )
     click.echo(result.table.to_text().rstrip("\n"))
+    if result.bench_table is not None:
+        pooled = ", ".join(result.bench_table.benchmarks)
+        click.echo(f"pooled over {pooled}: {result.bench_table.verdict('PM', TOTAL)}")
     times = StageTimes.from_records(MetricsLog(out / "metrics.jsonl").read())
     click.echo("\n" + times.table().to_text().rstrip("\n"))
     click.echo(f"report: {out / 'report.html'}")

@@ -127,6 +127,7 @@ class DemoResult:
     table: ResultsTable
     segmentation: dict[str, dict[str, float]]
     seconds: dict[str, float] = field(default_factory=dict)
+    bench_table: ResultsTable | None = None
 
 
 def has_masks(path: Path) -> bool:
@@ -433,21 +434,40 @@ def run_demo(
         "evaluate", lambda: evaluate_methods(checkpoints, benchmarks, paths, workers, quiet)
     )
     table = results_table(results, reference="RM")
+    bench_names = {name for name, _ in benches}
+    bench_table = (  # the --bench sets alone, pooled in its Total (the real words)
+        results_table(
+            {
+                method: {name: result for name, result in scores.items() if name in bench_names}
+                for method, scores in results.items()
+                if bench_names & scores.keys()  # the real-mask row reads none of them
+            },
+            reference="RM",
+        )
+        if bench_names
+        else None
+    )
     atomic_write_json(
-        {"table": table.to_json(), "segmentation": segmentation, "seconds": stages.seconds},
+        {
+            "table": table.to_json(),
+            "bench_table": bench_table.to_json() if bench_table else None,
+            "segmentation": segmentation,
+            "seconds": stages.seconds,
+        },
         paths.root / "results.json",
     )
     atomic_write_text(table.to_markdown() + "\n", paths.root / "table.md")
     write_demo_report(  # always rewritten: cheap, and it shows every stage's time
         paths.root / "report.html",
         table=table,
+        bench_table=bench_table,
         results=results,
         segmentation=segmentation,
         paths=paths,
         methods=methods,
         budget=budget,
     )
-    return DemoResult(table, segmentation, stages.seconds)
+    return DemoResult(table, segmentation, stages.seconds, bench_table)
 
 
 def load_results(out: Path) -> dict[str, Any]:

@@ -75,13 +75,15 @@ def write_demo_report(
     path: Path,
     *,
     table: ResultsTable,
+    bench_table: ResultsTable | None,
     results: Mapping[str, Mapping[str, BenchmarkResult]],
     segmentation: Mapping[str, Mapping[str, float]],
     paths: DemoPaths,
     methods: Sequence[Method],
     budget: DemoBudget,
 ) -> Path:
-    """Assemble ``report.html`` from the demo's outputs."""
+    """Assemble ``report.html`` from the demo's outputs (``bench_table``: the ``--bench`` sets
+    alone, whose Total pools them)."""
     recognizer_logs = {method.name: _log(paths.recognizer(method)) for method in methods}
     segmenter_logs = {}
     for arch in budget.segmenters:
@@ -103,6 +105,9 @@ def write_demo_report(
         ),
     ]
     notes = [table.verdict("PM", column) for column in (*table.benchmarks, TOTAL)]
+    if bench_table is not None:
+        pooled = ", ".join(bench_table.benchmarks)
+        notes.append(f"Pooled over {pooled}: " + bench_table.verdict("PM", TOTAL))
     notes.append(f"Budget '{budget.name}'; paired tests against RM on the same crops.")
     seg_rows = {
         SEGMENTER_NAMES.get(arch, arch): {
