@@ -124,10 +124,10 @@ def evaluate(benchmarks: Benchmarks, out: Path, *options: object) -> Any:
 def test_results_json_equals_a_recount_of_the_predictions(
     benchmarks: Benchmarks, tmp_path: Path, protocol: str
 ) -> None:
-    result = evaluate(
-        benchmarks, tmp_path, "--mask", "real", "--protocol", protocol, "--save-predictions"
-    )
-    assert "warning: benchmark IIIT5K: 23 samples, the standard IIIT5K" in result.output
+    with pytest.warns(UserWarning, match="benchmark IIIT5K: 23 samples, the standard IIIT5K"):
+        result = evaluate(
+            benchmarks, tmp_path, "--mask", "real", "--protocol", protocol, "--save-predictions"
+        )
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["protocol"] == protocol
@@ -186,19 +186,19 @@ def test_recognize_on_exported_files_matches_evaluate_sample_by_sample(
     """One preprocessing path: files read by ``recognize`` give what ``evaluate`` read."""
     exported = tmp_path / "exported"
     assert run_cli("lmdb", "export", benchmarks.iiit5k, exported, "--quiet").exit_code == 0
-    evaluated = run_cli(
-        "evaluate",
-        "--model",
-        benchmarks.model,
-        "--bench",
-        f"IIIT5K={benchmarks.iiit5k}",
-        "--mask",
-        "real",
-        "--save-predictions",
-        "--out",
-        tmp_path / "eval",
-    )
-    assert "warning: benchmark IIIT5K: 23 samples" in evaluated.output
+    with pytest.warns(UserWarning, match="benchmark IIIT5K: 23 samples"):
+        evaluated = run_cli(
+            "evaluate",
+            "--model",
+            benchmarks.model,
+            "--bench",
+            f"IIIT5K={benchmarks.iiit5k}",
+            "--mask",
+            "real",
+            "--save-predictions",
+            "--out",
+            tmp_path / "eval",
+        )
     assert evaluated.exit_code == 0, evaluated.output
     expected = read_jsonl(tmp_path / "eval" / "predictions" / "IIIT5K.jsonl")
 
@@ -280,13 +280,13 @@ def test_evaluate_prints_one_column_per_benchmark_for_a_public_checkpoint(
 def test_two_models_are_compared_on_the_same_crops(benchmarks: Benchmarks, tmp_path: Path) -> None:
     """`--model A --model B`: B against A per benchmark and pooled, recounted from the saved
     per-sample predictions with the brute-force definitions of McNemar and the bootstrap."""
-    result = run_cli(
-        "evaluate", "--model", f"real={benchmarks.model}", "--mask", "real",
-        "--model", f"random={benchmarks.model}", "--mask", "random",
-        "--bench", f"IIIT5K={benchmarks.iiit5k}", "--bench", f"words={benchmarks.words}",
-        "--out", tmp_path, "--save-predictions",
-    )  # fmt: skip
-    assert "warning: benchmark IIIT5K: 23 samples" in result.output
+    with pytest.warns(UserWarning, match="benchmark IIIT5K: 23 samples"):
+        result = run_cli(
+            "evaluate", "--model", f"real={benchmarks.model}", "--mask", "real",
+            "--model", f"random={benchmarks.model}", "--mask", "random",
+            "--bench", f"IIIT5K={benchmarks.iiit5k}", "--bench", f"words={benchmarks.words}",
+            "--out", tmp_path, "--save-predictions",
+        )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "results.json").read_text())
     assert [m["mask"] for m in data["models"]] == ["real", "random"]
