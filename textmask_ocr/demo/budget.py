@@ -13,9 +13,9 @@ class DemoBudget:
     The segmenter learns from data the recognizer never sees, as in the paper (where it learns
     from real pixel-level annotations and the recognizer from Synth90k): word crops of the
     ``wide`` style (a wider appearance range than the recognizer's words, see
-    :data:`~textmask_ocr.data.synth.crops.WORD_STYLES`) and, where the budget has them,
-    synthetic scenes. ``fast`` uses higher learning rates than the paper so that a few hundred
-    steps converge.
+    :data:`~textmask_ocr.data.synth.crops.WORD_STYLES`); scene datasets are the business of
+    ``train-seg`` itself (see the README). ``fast`` uses higher learning rates than the paper so
+    that a few hundred steps converge.
 
     Recognizer words:
         train_words, val_words, test_words: synthetic crops of the ``recognizer`` style
@@ -27,8 +27,6 @@ class DemoBudget:
         seg_train_words, seg_val_words: its training and validation crops.
         seg_crop_size: (height, width) the segmenter learns crops at (multiples of 16; wider
             crops are shrunk to fit, narrower ones padded).
-        train_scenes, val_scenes, scene_size, scene_font, scene_words: synthetic scenes mixed
-            into the segmenter's training data (0 scenes: crops only).
         segmenters: the architectures trained; the first one's masks make the ``PM`` row, the
             others add ``PM (<arch>)`` rows.
         seg_width: channel multiplier of the segmenters (1.0 = the paper's network).
@@ -54,11 +52,6 @@ class DemoBudget:
     seg_train_words: int
     seg_val_words: int
     seg_crop_size: tuple[int, int]
-    train_scenes: int
-    val_scenes: int
-    scene_size: int
-    scene_font: tuple[float, float]
-    scene_words: tuple[int, int]
     segmenters: tuple[str, ...]
     seg_width: float
     seg_batch: int
@@ -92,11 +85,6 @@ BUDGETS: dict[str, DemoBudget] = {
         seg_train_words=3_000,
         seg_val_words=300,
         seg_crop_size=(32, 128),
-        train_scenes=0,
-        val_scenes=0,
-        scene_size=128,
-        scene_font=(0.15, 0.35),
-        scene_words=(1, 3),
         segmenters=("mgnet-skip",),
         seg_width=0.125,
         seg_batch=16,
@@ -125,11 +113,6 @@ BUDGETS: dict[str, DemoBudget] = {
         seg_train_words=200_000,
         seg_val_words=2_000,
         seg_crop_size=(64, 256),
-        train_scenes=20_000,
-        val_scenes=300,
-        scene_size=512,
-        scene_font=(0.035, 0.14),
-        scene_words=(3, 10),
         segmenters=("mgnet", "mgnet-skip", "unet"),
         seg_width=1.0,
         seg_batch=8,

@@ -1,7 +1,7 @@
 """The demo pipeline: data -> segmenters -> base CRNN -> predicted masks -> RM / PM / real -> table.
 
 The experiment of the paper in miniature: the segmenter learns pixel-level masks from data the
-recognizer never sees (crops of a wider appearance range, and scenes where the budget has them);
+recognizer never sees (crops of a wider appearance range);
 the base recognizer learns from its own words; its new input layer is then fine-tuned with random
 (RM), predicted (PM) and ground-truth (real) masks, and every method is scored on the held-out
 synthetic crops and on any ``--bench`` sets (real word crops have no masks: their real-mask cell
@@ -28,9 +28,9 @@ import torch
 from textmask_ocr.atomic import atomic_write_json, atomic_write_text
 from textmask_ocr.data.lmdb_format import WordLmdb, is_lmdb_dir
 from textmask_ocr.data.mask_cache import add_masks
-from textmask_ocr.data.synth import SceneConfig, default_assets
+from textmask_ocr.data.synth import default_assets
 from textmask_ocr.data.synth.crops import WORD_STYLES
-from textmask_ocr.data.synth.writers import write_synth_scenes, write_synth_words
+from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.demo.budget import DemoBudget
 from textmask_ocr.demo.report import SEGMENTER_NAMES, write_demo_report
 from textmask_ocr.demo.stages import StageRunner
@@ -95,8 +95,6 @@ class DemoPaths:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.data = root / "data"
-        self.scenes_train = self.data / "scenes_train"
-        self.scenes_val = self.data / "scenes_val"
         self.words = {
             "train": self.data / "words_train",
             "val": self.data / "words_val",
@@ -137,8 +135,8 @@ def has_masks(path: Path) -> bool:
 
 
 def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, quiet: bool) -> None:
-    """Synthetic word crops (recognizer and segmenter styles) and scenes; every set has its own
-    seed, and each LMDB or folder appears only when complete."""
+    """Synthetic word crops of the recognizer's and the segmenter's styles; every set has its own
+    seed, and each LMDB appears only when complete."""
     assets = default_assets()
     recognizer_assets = default_assets(package_fonts=budget.recognizer_fonts == "all")
     for role, found in (("recognizer", recognizer_assets), ("segmenter", assets)):
@@ -169,37 +167,17 @@ def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qui
                 workers=workers,
                 quiet=quiet,
             )
-    scenes = SceneConfig(
-        size=budget.scene_size, font_size=budget.scene_font, words=budget.scene_words
-    )
-    for folder, count, offset in (
-        (paths.scenes_train, budget.train_scenes, 0),
-        (paths.scenes_val, budget.val_scenes, 1),
-    ):
-        if count and not folder.exists():
-            write_synth_scenes(
-                folder,
-                count,
-                seed=seed * 10 + offset,
-                config=scenes,
-                assets=assets,
-                workers=workers,
-                quiet=quiet,
-            )
 
 
 def train_segmenter(
     paths: DemoPaths, arch: str, budget: DemoBudget, seed: int, workers: int, quiet: bool
 ) -> Path:
-    """Train ``arch`` on the segmenter's crops (and scenes): MGNet variants in two phases, the
-    U-Net baseline in phase 1; resumes a run the last demo left unfinished."""
+    """Train ``arch`` on the segmenter's crops: MGNet variants in ``budget.seg_phases`` phases,
+    the U-Net baseline in phase 1; resumes a run the last demo left unfinished."""
     out = paths.segmenter(arch)
-    data = [DataSource("words", paths.seg_words["train"])]
-    if budget.train_scenes:
-        data.append(DataSource("synth", paths.scenes_train))
     settings = SegTrainSettings(
         out=out,
-        data=data,
+        data=[DataSource("words", paths.seg_words["train"])],
         val=DataSource("words", paths.seg_words["val"]),
         arch=arch,
         width=budget.seg_width,
