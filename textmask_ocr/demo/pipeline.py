@@ -373,7 +373,7 @@ def run_demo(
         },
     )
     stages = StageRunner(paths.root)
-    stages.run("data", lambda: make_data(paths, budget, seed, workers, quiet))
+    stages.run("data", lambda: make_data(paths, budget, seed, workers, quiet), result=lambda: None)
     for arch in budget.segmenters:
         stages.run(
             f"train {arch}",
