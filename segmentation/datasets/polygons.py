@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+
+from segmentation.rasterize import rasterize_polygons
 
 
 @dataclass
@@ -39,23 +40,6 @@ class TextPolygon:
 def rectangle(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
     """The ``(4, 2)`` clockwise corners of the axis-aligned box with inclusive corners."""
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float32)
-
-
-def rasterize_polygons(polygons: Iterable[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Fill polygons into a boolean ``(height, width)`` mask, boundary pixels included.
-
-    A pixel is set when its centre lies inside or on a polygon (Pillow's scan conversion, with
-    the outline drawn too), so an axis-aligned box fills exactly its inclusive pixel range.
-    """
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for points in polygons:
-        vertices = [(float(x), float(y)) for x, y in np.asarray(points).reshape(-1, 2)]
-        if len(vertices) >= 2:
-            draw.polygon(vertices, fill=1, outline=1)
-        elif vertices:
-            draw.point(vertices, fill=1)
-    return np.asarray(canvas, dtype=np.uint8) > 0
 
 
 def densify(points: np.ndarray, per_edge: int) -> np.ndarray:

@@ -100,21 +100,56 @@ def _distance_to_boundary(points: np.ndarray, x: float, y: float) -> float:
     best = np.inf
     for start, end in zip(points, np.roll(points, -1, axis=0), strict=True):
         edge, offset = end - start, np.array([x, y]) - start
-        t = np.clip(offset @ edge / (edge @ edge), 0, 1)
+        t = np.clip(offset @ edge / (edge @ edge), 0, 1) if edge.any() else 0.0
         best = min(best, float(np.hypot(*(offset - t * edge))))
     return best
 
 
-def test_polygon_rasterisation_matches_point_in_polygon_away_from_the_boundary():
-    polygon = np.array([[3, 4], [25, 2], [30, 15], [18, 9], [6, 20]], dtype=np.float32)
-    mask = rasterize_polygons([polygon], 24, 34)
-    checked = 0
-    for y in range(24):
-        for x in range(34):
-            if _distance_to_boundary(polygon, x, y) > 1.0:
-                assert mask[y, x] == _inside(polygon, x, y), (x, y)
-                checked += 1
-    assert checked > 500 and 100 < mask.sum() < 400
+def _star(cx: float, cy: float, radius: float) -> np.ndarray:
+    angles = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    radii = radius * np.array([1, 0.4] * 5)
+    return np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], axis=1)
+
+
+def test_polygon_rasterisation_equals_brute_force_at_every_pixel_centre():
+    """Inside (even-odd) or on the outline, for float and integer vertices, convex, concave,
+    self-intersecting, partly off the image, a segment and a single point."""
+    rng = np.random.default_rng(0)
+    shapes = [
+        np.array([[3, 4], [25, 2], [30, 15], [18, 9], [6, 20]], dtype=np.float64),
+        _star(12.3, 10.7, 9.0),
+        rng.uniform(-4, 36, (4, 2)),
+        rng.uniform(0, 30, (7, 2)) + 0.5,
+        rng.integers(-2, 30, (6, 2)).astype(np.float64),
+        # a crop's word polygon whose rounded-vertex fill missed centre (35, 23)
+        np.array(
+            [
+                [2.58030704, 4.32543419],
+                [38.54524333, 6.71186743],
+                [37.41969296, 23.67456581],
+                [1.45475667, 21.28813257],
+            ]
+        ),
+        np.array([[2.0, 3.0], [9.0, 10.0]]),
+        np.array([[5.0, 7.0]]),
+    ]
+    height, width = 24, 40
+    for shape in shapes:
+        mask = rasterize_polygons([shape], height, width)
+        expected = np.array(
+            [
+                [
+                    _inside(shape, x, y) or _distance_to_boundary(shape, x, y) <= 1e-9
+                    for x in range(width)
+                ]
+                for y in range(height)
+            ]
+        )
+        np.testing.assert_array_equal(mask, expected, err_msg=str(shape.tolist()))
+    union = rasterize_polygons(shapes, height, width)
+    np.testing.assert_array_equal(
+        union, np.logical_or.reduce([rasterize_polygons([s], height, width) for s in shapes])
+    )
 
 
 def test_densify_puts_evenly_spaced_points_on_every_edge():

@@ -8,18 +8,22 @@ from typing import Any
 import torch
 
 from segmentation.configs import SegmenterConfig, build_segmenter
-from textmask_ocr.data.synth import SceneConfig
+from textmask_ocr.data.synth import SceneConfig, SynthAssets
+from textmask_ocr.data.synth.fonts import FontFace
 from textmask_ocr.data.synth.writers import write_synth_scenes
 from textmask_ocr.engine import save_checkpoint
 
 #: 64 px scenes with 1-3 large words: text a tiny network can learn in seconds.
 TEST_SCENES = SceneConfig(size=64, words=(1, 3), font_size=(0.16, 0.3), hard_fraction=0.0)
 TINY_WIDTH = 1 / 16
+#: Pillow's built-in face only, so the scenes (and what a test learns from them) are the same on
+#: every machine, whatever fonts it has.
+TEST_ASSETS = SynthAssets((FontFace(None),))
 
 
 def write_scenes(out: Path, n: int, seed: int) -> Path:
     """``n`` synthetic scenes (images, pixel and region masks, polygons) in ``out``."""
-    write_synth_scenes(out, n, seed=seed, config=TEST_SCENES, quiet=True)
+    write_synth_scenes(out, n, seed=seed, config=TEST_SCENES, assets=TEST_ASSETS, quiet=True)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segmentation.datasets import rasterize_polygons
 from textmask_ocr.data.synth.colour import colour_with_luminance, luminance
 from textmask_ocr.data.synth.fonts import FontFace
 from textmask_ocr.data.synth.render import (
@@ -13,7 +14,6 @@ from textmask_ocr.data.synth.render import (
     TextWarp,
     homography_from_points,
     make_warp,
-    rasterize_polygons,
     render_text,
     warp_layers,
     word_polygon,
@@ -53,29 +53,6 @@ def bilinear_reference(layer: np.ndarray, x: float, y: float) -> float:
 @pytest.fixture(scope="module")
 def font():
     return FontFace(None).load(24)
-
-
-def test_rasterize_polygons_matches_brute_force_on_convex_and_concave_shapes():
-    rng = np.random.default_rng(0)
-    star = np.array(
-        [
-            [10 + 8 * r * np.cos(a), 12 + 8 * r * np.sin(a)]
-            for a, r in zip(
-                np.linspace(0, 2 * np.pi, 10, endpoint=False), [1, 0.4] * 5, strict=True
-            )
-        ]
-    )
-    shapes = [star, rng.uniform(-3, 24, (4, 2)), rng.uniform(0, 20, (7, 2)) + 0.5]
-    for shape in shapes:
-        raster = rasterize_polygons([shape], 21, 25)
-        expected = np.array(
-            [[brute_force_inside(shape, x, y) for x in range(21)] for y in range(25)]
-        )
-        np.testing.assert_array_equal(raster, expected)
-    union = rasterize_polygons(shapes, 21, 25)
-    np.testing.assert_array_equal(
-        union, np.logical_or.reduce([rasterize_polygons([s], 21, 25) for s in shapes])
-    )
 
 
 def test_homography_maps_the_four_points():
@@ -195,7 +172,7 @@ def test_every_touched_pixel_lies_inside_the_clockwise_word_polygon(font, seed):
     size = (np.ceil(polygon.max(axis=0)) - low + 4).astype(int)
     warp, polygon = warp.shifted(*-low), polygon - low
     coverage = warp_layers(layers.stack(), warp, size[0], size[1])[0]
-    inside = rasterize_polygons([polygon], size[0], size[1])
+    inside = rasterize_polygons([polygon], size[1], size[0])
     touched = coverage > 0
     assert touched.sum() > 10
     assert not np.any(touched & ~inside)

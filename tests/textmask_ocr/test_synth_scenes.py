@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
+from segmentation.datasets import rasterize_polygons
 from textmask_ocr.data.synth import (
     SceneConfig,
     SynthAssets,
     generate_scene,
     iter_scene_files,
-    rasterize_polygons,
     sample_rng,
 )
 from textmask_ocr.data.synth.scenes import encode_scene

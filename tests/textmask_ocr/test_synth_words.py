@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
+from segmentation.rasterize import rasterize_polygons
 from textmask_ocr.data.lmdb_format import WordLmdb, decode_polygon
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.synth import (
@@ -21,7 +22,6 @@ from textmask_ocr.data.synth import (
     generate_word,
     iter_word_records,
     load_word_list,
-    rasterize_polygons,
     sample_label,
     sample_rng,
 )
@@ -63,7 +63,7 @@ def test_masks_are_exact_binary_inside_the_polygon_and_plausible(assets):
         assert sample.mask.size == sample.image.size
         assert set(np.unique(mask).tolist()) <= {0, 255}
         width, height = sample.image.size
-        inside = rasterize_polygons([sample.polygon], width, height)
+        inside = rasterize_polygons([sample.polygon], height, width)
         assert not np.any((mask > 0) & ~inside), f"sample {index}: mask pixel outside polygon"
         assert LABEL_PATTERN.fullmatch(sample.label)
         fractions.append((mask > 0).mean())
@@ -96,7 +96,7 @@ def test_hard_samples_keep_the_mask_to_the_word_only(assets):
         width, height = sample.image.size
         mask = mask_array(sample) > 0
         assert mask.mean() >= 0.03
-        assert not np.any(mask & ~rasterize_polygons([sample.polygon], width, height))
+        assert not np.any(mask & ~rasterize_polygons([sample.polygon], height, width))
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(assets):

@@ -28,7 +28,6 @@ from textmask_ocr.data.synth.crops import (
 from textmask_ocr.data.synth.effects import ImageEffects
 from textmask_ocr.data.synth.fonts import FontFace, find_fonts
 from textmask_ocr.data.synth.parallel import check_run, sample_rng
-from textmask_ocr.data.synth.render import rasterize_polygons
 from textmask_ocr.data.synth.scenes import (
     Scene,
     SceneConfig,
@@ -59,7 +58,6 @@ __all__ = [
     "iter_scenes",
     "iter_word_records",
     "load_word_list",
-    "rasterize_polygons",
     "sample_label",
     "sample_rng",
     "word_record",

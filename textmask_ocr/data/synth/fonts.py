@@ -130,7 +130,13 @@ def font_files(folders: Iterable[Path]) -> list[Path]:
         for path in folder.rglob("*"):
             if path.suffix.lower() in FONT_SUFFIXES and path.is_file():
                 found.add(path.resolve())
-    return sorted(found)
+    return sorted(found, key=_by_file_name)
+
+
+def _by_file_name(path: Path) -> tuple[str, str]:
+    """Sort key: the file name first, so the same fonts keep their order (and a seed its
+    samples) wherever they are installed; the full path breaks ties."""
+    return path.name, str(path)
 
 
 def draws_required_characters(face: FontFace) -> bool:
@@ -172,7 +178,8 @@ def find_fonts(
 
     Returns:
         the built-in face (when Pillow has FreeType) followed by the usable font files, sorted by
-        path, so the same folders give the same order (and the same samples for a seed).
+        file name (then path), so the same fonts give the same order (and the same samples for
+        a seed) wherever they are installed.
 
     Raises:
         InputError: ``font_dir`` is not a folder, or holds no usable font; or no font at all.
@@ -185,7 +192,7 @@ def find_fonts(
     else:
         files = font_files(system_font_dirs())
         if package_fonts:
-            files = sorted(set(files) | set(package_font_files()))
+            files = sorted(set(files) | set(package_font_files()), key=_by_file_name)
     usable = [
         face for face in (FontFace(str(path)) for path in files) if draws_required_characters(face)
     ]

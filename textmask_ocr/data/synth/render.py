@@ -20,7 +20,6 @@ segments to segments. A threshold of 0.5 even leaves half a text-space pixel to 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -339,30 +338,3 @@ def warp_layers(
         out[k] = upper + (lower - upper) * fy
     out *= 1.0 / 255.0
     return out
-
-
-def rasterize_polygons(polygons: Sequence[np.ndarray], width: int, height: int) -> np.ndarray:
-    """(height, width) bool: pixels whose centre lies inside any polygon (even-odd rule each).
-
-    Args:
-        polygons: (P, 2) arrays of ``(x, y)`` points, P >= 3, in pixel-centre coordinates.
-    """
-    raster = np.zeros((height, width), dtype=bool)
-    for polygon in polygons:
-        points = np.asarray(polygon, dtype=np.float64)
-        low = np.maximum(np.ceil(points.min(axis=0)).astype(int), 0)
-        high = np.minimum(np.floor(points.max(axis=0)).astype(int), [width - 1, height - 1])
-        if np.any(high < low):
-            continue
-        px = np.arange(low[0], high[0] + 1, dtype=np.float64)
-        py = np.arange(low[1], high[1] + 1, dtype=np.float64)
-        inside = np.zeros((py.size, px.size), dtype=bool)
-        for (xa, ya), (xb, yb) in zip(points, np.roll(points, -1, axis=0), strict=True):
-            crosses = (ya > py) != (yb > py)
-            if not crosses.any():
-                continue
-            rows = py[crosses]
-            x_at = xa + (rows - ya) * (xb - xa) / (yb - ya)
-            inside[crosses] ^= px[None, :] < x_at[:, None]
-        raster[low[1] : high[1] + 1, low[0] : high[0] + 1] |= inside
-    return raster

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from segmentation.rasterize import rasterize_polygons
 from textmask_ocr.data.synth.appearance import (
     Decoration,
     PaintStyle,
@@ -46,7 +47,6 @@ from textmask_ocr.data.synth.render import (
     TextLayers,
     TextWarp,
     make_warp,
-    rasterize_polygons,
     render_text,
     warp_layers,
     word_polygon,
@@ -261,7 +261,7 @@ def _place_word(
         shift = rng.uniform(0, room) - low
         claim = claim + shift
         (x0, y0), (x1, y1) = _window(claim, size)
-        claim_raster = rasterize_polygons([claim - (x0, y0)], x1 - x0 + 1, y1 - y0 + 1)
+        claim_raster = rasterize_polygons([claim - (x0, y0)], y1 - y0 + 1, x1 - x0 + 1)
         if np.any(occupied[y0 : y1 + 1, x0 : x1 + 1] & claim_raster):
             continue
         moved = warp.shifted(*shift)
