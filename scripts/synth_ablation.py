@@ -5,8 +5,12 @@ Generates word crops with one variant of the generator, trains the demo's stand-
 crops given with --bench (e.g. the IIIT5K and SVT training splits: validation only, never
 trained on). Appends one JSON line per run to --log.
 
-    python scripts/synth_ablation.py --variant system-fonts --steps 1000 \\
+    python scripts/synth_ablation.py --variant system-fonts --steps 2200 --batch 32 \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
+
+--steps, --batch and --lr set the schedule (one-cycle AdamW; the demo's: 2,200 steps of 32 at
+3e-3); the DataLoader runs in the main process unless --workers is given, and torch uses every
+core (``OMP_NUM_THREADS`` limits it).
 
 Variants (each adds to the previous one):
     system-fonts   the recognizer style with the system's fonts only (the demo's default)
@@ -52,6 +56,9 @@ def main() -> None:
     parser.add_argument("--variant", default="system-fonts")
     parser.add_argument("--words", type=int, default=15_000)
     parser.add_argument("--steps", type=int, default=1_000)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bench", action="append", default=[], help="NAME=LMDB (repeat)")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -60,7 +67,7 @@ def main() -> None:
 
     style, package_fonts = variant(args.variant)
     data = args.out / f"words_{args.variant}_{args.seed}"
-    run = args.out / f"crnn_{args.variant}_{args.seed}_{args.steps}"
+    run = args.out / f"crnn_{args.variant}_{args.seed}_{args.steps}x{args.batch}_lr{args.lr:g}"
     started = time.perf_counter()
     if not is_lmdb_dir(data):
         write_synth_words(
@@ -81,12 +88,12 @@ def main() -> None:
             train_layers="all",
             arch_kwargs={"width_mult": 0.25, "hidden_size": 128, "batchnorm_everywhere": True},
             optimizer="adamw",
-            lr=3e-3,
+            lr=args.lr,
             weight_decay=1e-4,
             schedule="onecycle",
             steps=args.steps,
-            batch_size=64,
-            workers=2,
+            batch_size=args.batch,
+            workers=args.workers,
             seed=args.seed,
         )
     )
@@ -97,6 +104,8 @@ def main() -> None:
         "seed": args.seed,
         "words": args.words,
         "steps": args.steps,
+        "batch": args.batch,
+        "lr": args.lr,
         "data_s": round(generated - started),
         "train_s": round(trained - generated),
     }

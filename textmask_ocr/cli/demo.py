@@ -39,14 +39,19 @@ import click
     help="Segmenter architectures to train and compare (repeat; the first makes the PM row, "
     "the others PM (<name>) rows). Default: the budget's.",
 )
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="DataLoader worker processes. The demo's small crops decode faster than the model "
+    "trains, so on a few cores every core is better spent on torch threads.",
+)
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Torch threads of the main process. One keeps a 2-core machine that also runs the "
-    "data workers from spin-waiting; raise it on larger machines.",
+    default=None,
+    help="Torch threads of the main process.  [default: the available cores, less --workers]",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or stage lines.")
 def demo(
@@ -57,7 +62,7 @@ def demo(
     bench: tuple[str, ...],
     segmenters: tuple[str, ...],
     workers: int,
-    threads: int,
+    threads: int | None,
     quiet: bool,
 ) -> None:
     """Reproduce Table IV(b) in miniature: base CRNN vs random (RM), predicted (PM) and real masks.
@@ -73,11 +78,12 @@ def demo(
 
     from textmask_ocr.cli.recognition import parse_benchmarks
     from textmask_ocr.demo import BUDGETS, run_demo
+    from textmask_ocr.demo.pipeline import available_cores
     from textmask_ocr.engine.metrics_log import MetricsLog
     from textmask_ocr.report.stages import StageTimes
     from textmask_ocr.report.table import TOTAL
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or max(available_cores() - workers, 1))
     chosen = BUDGETS[budget]
     if segmenters:
         chosen = dataclasses.replace(chosen, segmenters=tuple(dict.fromkeys(segmenters)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,9 +135,10 @@ def has_masks(path: Path) -> bool:
         return db.num_samples > 0 and db.count_masks() == db.num_samples
 
 
-def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, quiet: bool) -> None:
-    """Synthetic word crops of the recognizer's and the segmenter's styles; every set has its own
-    seed, and each LMDB appears only when complete."""
+def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, quiet: bool) -> None:
+    """Synthetic word crops of the recognizer's and the segmenter's styles, drawn by one process
+    per available core (the data do not depend on how many); every set has its own seed, and
+    each LMDB appears only when complete."""
     assets = default_assets()
     recognizer_assets = default_assets(package_fonts=budget.recognizer_fonts == "all")
     for role, found in (("recognizer", recognizer_assets), ("segmenter", assets)):
@@ -148,7 +150,6 @@ def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qui
             len(families),
             ", ".join(families),
         )
-    workers = max(workers, 1)  # generator processes (the DataLoaders may use none)
     word_sets = [
         (paths.words["train"], budget.train_words, 2, "recognizer", recognizer_assets),
         (paths.words["val"], budget.val_words, 3, "recognizer", recognizer_assets),
@@ -164,9 +165,14 @@ def make_data(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, qui
                 seed=seed * 10 + offset,
                 style=WORD_STYLES[style],
                 assets=fonts,
-                workers=workers,
+                workers=available_cores(),
                 quiet=quiet,
             )
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def train_segmenter(
@@ -344,7 +350,7 @@ def run_demo(
     seed: int = 0,
     weights: Path | None = None,
     benches: Sequence[tuple[str, Path]] = (),
-    workers: int = 2,
+    workers: int = 0,
     quiet: bool = False,
 ) -> DemoResult:
     """Run every stage (skipping finished ones) and write the table and ``report.html``.
@@ -357,7 +363,7 @@ def run_demo(
             the stand-in.
         benches: extra ``(name, LMDB)`` benchmarks, e.g. real word crops (masks are predicted for
             them; never trained on).
-        workers: DataLoader / generator worker processes.
+        workers: DataLoader worker processes (the data generator uses one process per core).
         quiet: no progress bars.
     """
     torch.manual_seed(seed)
@@ -373,7 +379,7 @@ def run_demo(
         },
     )
     stages = StageRunner(paths.root)
-    stages.run("data", lambda: make_data(paths, budget, seed, workers, quiet), result=lambda: None)
+    stages.run("data", lambda: make_data(paths, budget, seed, quiet), result=lambda: None)
     for arch in budget.segmenters:
         stages.run(
             f"train {arch}",
