@@ -7,6 +7,7 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,6 +205,16 @@ def test_fonts_from_a_folder(font_dir):
     assert faces == (FontFace(None), FontFace(str((font_dir / "aileron.ttf").resolve())))
     with pytest.raises(InputError, match=r"--fonts .*no such folder"):
         find_fonts(font_dir / "missing")
+
+
+def test_fonts_sort_by_file_name_wherever_they_are_installed(tmp_path):
+    """The same files in other folders keep their order, so a seed draws the same fonts."""
+    font_bytes = ImageFont.load_default(size=20).font_bytes
+    for folder, name in (("z_site", "Alpha.ttf"), ("a_site", "Beta.ttf"), ("m_site", "Gamma.ttf")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(font_bytes)
+    names = [Path(face.path).name for face in find_fonts(tmp_path)[1:]]
+    assert names == ["Alpha.ttf", "Beta.ttf", "Gamma.ttf"]
 
 
 def test_fonts_folder_without_usable_font_is_an_input_error(tmp_path):
