@@ -5,12 +5,12 @@ Generates word crops with one variant of the generator, trains the demo's stand-
 crops given with --bench (e.g. the IIIT5K and SVT training splits: validation only, never
 trained on). Appends one JSON line per run to --log.
 
-    python scripts/synth_ablation.py --variant system-fonts --steps 2200 --batch 32 \\
+    python scripts/synth_ablation.py --variant system-fonts \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
 
---steps, --batch and --lr set the schedule (one-cycle AdamW; the demo's: 2,200 steps of 32 at
-3e-3); the DataLoader runs in the main process unless --workers is given, and torch uses every
-core (``OMP_NUM_THREADS`` limits it).
+--steps, --batch and --lr set the one-cycle AdamW schedule (default: the demo's fast budget); the
+DataLoader runs in the main process unless --workers is given, and torch uses every core
+(``OMP_NUM_THREADS`` limits it).
 
 Variants (each adds to the previous one):
     system-fonts   the recognizer style with the system's fonts only (the demo's default)
@@ -32,10 +32,15 @@ from textmask_ocr.data.synth import default_assets
 from textmask_ocr.data.synth.appearance import PaintStyle
 from textmask_ocr.data.synth.crops import WORD_STYLES, WordStyle
 from textmask_ocr.data.synth.writers import write_synth_words
+from textmask_ocr.demo.budget import BUDGETS
+from textmask_ocr.demo.pipeline import base_crnn_settings
 from textmask_ocr.recognition.data import recognizer_dataset
 from textmask_ocr.recognition.evaluation import evaluate_dataset
-from textmask_ocr.recognition.finetune import FinetuneSettings, run_finetune
+from textmask_ocr.recognition.finetune import run_finetune
 from textmask_ocr.recognition.models import load_base_or_adapted
+
+#: The demo's fast budget: the base CRNN's shape and, by default, its schedule.
+FAST = BUDGETS["fast"]
 
 
 def variant(name: str) -> tuple[WordStyle, bool]:
@@ -55,9 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="system-fonts")
     parser.add_argument("--words", type=int, default=15_000)
-    parser.add_argument("--steps", type=int, default=1_000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--steps", type=int, default=FAST.base_steps)
+    parser.add_argument("--batch", type=int, default=FAST.base_batch)
+    parser.add_argument("--lr", type=float, default=FAST.base_lr)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bench", action="append", default=[], help="NAME=LMDB (repeat)")
@@ -80,17 +85,11 @@ def main() -> None:
         )
     generated = time.perf_counter()
     run_finetune(
-        FinetuneSettings(
+        base_crnn_settings(
+            FAST,
             out=run,
             train=[data],
-            arch="crnn",
-            mask="none",
-            train_layers="all",
-            arch_kwargs={"width_mult": 0.25, "hidden_size": 128, "batchnorm_everywhere": True},
-            optimizer="adamw",
             lr=args.lr,
-            weight_decay=1e-4,
-            schedule="onecycle",
             steps=args.steps,
             batch_size=args.batch,
             workers=args.workers,

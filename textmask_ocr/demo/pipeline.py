@@ -216,27 +216,37 @@ def score_segmenter(checkpoint: Path, crops: Path) -> dict[str, float]:
     return {key.removeprefix(prefix): v for key, v in metrics.items() if key.startswith(prefix)}
 
 
+def base_crnn_settings(budget: DemoBudget, **fields: Any) -> FinetuneSettings:
+    """Training settings of the stand-in base CRNN under ``budget``: a narrow CRNN with batch norm
+    after every conv, trained from scratch by one-cycle AdamW; ``fields`` (``out``, ``train``, ...)
+    add to or override them."""
+    defaults: dict[str, Any] = {
+        "arch": "crnn",
+        "mask": "none",
+        "train_layers": "all",
+        "arch_kwargs": {
+            "width_mult": budget.base_width,
+            "hidden_size": budget.base_hidden,
+            "batchnorm_everywhere": True,
+        },
+        "optimizer": "adamw",
+        "lr": budget.base_lr,
+        "weight_decay": 1e-4,
+        "schedule": "onecycle",
+        "steps": budget.base_steps,
+        "batch_size": budget.base_batch,
+    }
+    return FinetuneSettings(**{**defaults, **fields})
+
+
 def train_base(paths: DemoPaths, budget: DemoBudget, seed: int, workers: int, quiet: bool) -> Path:
-    """The stand-in for the public pretrained CRNN: a narrow all-BN CRNN trained from scratch."""
+    """The stand-in for the public pretrained CRNN, trained on the recognizer's words."""
     run_finetune(
-        FinetuneSettings(
+        base_crnn_settings(
+            budget,
             out=paths.base,
             train=[paths.words["train"]],
             val=paths.words["val"],
-            arch="crnn",
-            mask="none",
-            train_layers="all",
-            arch_kwargs={
-                "width_mult": budget.base_width,
-                "hidden_size": budget.base_hidden,
-                "batchnorm_everywhere": True,
-            },
-            optimizer="adamw",
-            lr=budget.base_lr,
-            weight_decay=1e-4,
-            schedule="onecycle",
-            steps=budget.base_steps,
-            batch_size=budget.base_batch,
             workers=workers,
             seed=seed,
             eval_every=max(budget.base_steps // 4, 1),
