@@ -20,17 +20,6 @@ from textmask_ocr.data.synth.render import (
 )
 
 
-def brute_force_inside(polygon: np.ndarray, x: float, y: float) -> bool:
-    """Even-odd ray casting towards +x, one point at a time."""
-    inside = False
-    count = len(polygon)
-    for i in range(count):
-        (xa, ya), (xb, yb) = polygon[i], polygon[(i + 1) % count]
-        if (ya > y) != (yb > y) and x < xa + (y - ya) * (xb - xa) / (yb - ya):
-            inside = not inside
-    return inside
-
-
 def signed_area(polygon: np.ndarray) -> float:
     """Shoelace area; positive for clockwise order on screen (y down)."""
     x, y = polygon[:, 0], polygon[:, 1]
