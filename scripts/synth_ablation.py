@@ -1,22 +1,25 @@
 """Which synthetic-word additions help a small CRNN read real words: one variant per run.
 
 Generates word crops with one variant of the generator, trains the demo's stand-in base CRNN
-(width 1/4, batch norm everywhere, LSTM 128) on them from scratch, and scores it on real word
+(batch norm after every convolution) on them from scratch, and scores it on real word
 crops given with --bench (e.g. the IIIT5K and SVT training splits: validation only, never
 trained on). Appends one JSON line per run to --log.
 
     python scripts/synth_ablation.py --variant system-fonts \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
 
---steps, --batch and --lr set the one-cycle AdamW schedule (default: the demo's fast budget); the
-DataLoader runs in the main process unless --workers is given, and torch uses every core
-(``OMP_NUM_THREADS`` limits it).
+--steps, --batch and --lr set the one-cycle AdamW schedule, --width and --hidden the CRNN's width
+multiplier and LSTM size (default: the demo's fast budget); the DataLoader runs in the main process
+unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
 
-Variants (each adds to the previous one):
+Variants:
     system-fonts   the recognizer style with the system's fonts only (the demo's default)
-    all-fonts      + the fonts of installed Python packages (the ``fonts`` extra), family first
-    wide-labels    + faux bold (a quarter of the words), the wide style's labels (pseudowords,
-                   more upper case)
+    scene-labels   system-fonts with labels cased like scene text: 85% dictionary words (45% upper
+                   case, 30% title, 25% lower), 5% random letter-digit strings, 10% numbers
+    all-fonts      system-fonts + the fonts of installed Python packages (the ``fonts`` extra),
+                   family first
+    wide-labels    all-fonts + faux bold (a quarter of the words), the wide style's labels
+                   (pseudowords, more upper case)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from textmask_ocr.data.lmdb_format import is_lmdb_dir
 from textmask_ocr.data.synth import default_assets
 from textmask_ocr.data.synth.appearance import PaintStyle
 from textmask_ocr.data.synth.crops import WORD_STYLES, WordStyle
+from textmask_ocr.data.synth.words import LabelMix
 from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.demo.budget import BUDGETS
 from textmask_ocr.demo.pipeline import base_crnn_settings
@@ -41,6 +45,11 @@ from textmask_ocr.recognition.models import load_base_or_adapted
 
 #: The demo's fast budget: the base CRNN's shape and, by default, its schedule.
 FAST = BUDGETS["fast"]
+#: Labels cased like photographed scene text: mostly words, upper case the most common (signs and
+#: shop fronts), few random letter-digit strings.
+SCENE_LABELS = LabelMix(
+    dictionary=0.85, alphanumeric=0.05, number=0.1, lower=0.25, title=0.3, upper=0.45
+)
 
 
 def variant(name: str) -> tuple[WordStyle, bool]:
@@ -50,6 +59,8 @@ def variant(name: str) -> tuple[WordStyle, bool]:
         return recognizer, False
     if name == "all-fonts":
         return recognizer, True
+    if name == "scene-labels":
+        return dataclasses.replace(recognizer, labels=SCENE_LABELS), False
     if name == "wide-labels":
         paint = PaintStyle(bold_probability=0.25)
         return dataclasses.replace(recognizer, labels=wide.labels, paint=paint), True
@@ -63,6 +74,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=FAST.base_steps)
     parser.add_argument("--batch", type=int, default=FAST.base_batch)
     parser.add_argument("--lr", type=float, default=FAST.base_lr)
+    parser.add_argument("--width", type=float, default=FAST.base_width, help="width multiplier")
+    parser.add_argument("--hidden", type=int, default=FAST.base_hidden, help="LSTM hidden size")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bench", action="append", default=[], help="NAME=LMDB (repeat)")
@@ -72,7 +85,8 @@ def main() -> None:
 
     style, package_fonts = variant(args.variant)
     data = args.out / f"words_{args.variant}_{args.seed}"
-    run = args.out / f"crnn_{args.variant}_{args.seed}_{args.steps}x{args.batch}_lr{args.lr:g}"
+    schedule = f"w{args.width:g}h{args.hidden}_{args.steps}x{args.batch}_lr{args.lr:g}"
+    run = args.out / f"crnn_{args.variant}_{args.seed}_{schedule}"
     started = time.perf_counter()
     if not is_lmdb_dir(data):
         write_synth_words(
@@ -90,6 +104,11 @@ def main() -> None:
             out=run,
             train=[data],
             lr=args.lr,
+            arch_kwargs={
+                "width_mult": args.width,
+                "hidden_size": args.hidden,
+                "batchnorm_everywhere": True,
+            },
             steps=args.steps,
             batch_size=args.batch,
             workers=args.workers,
@@ -105,6 +124,8 @@ def main() -> None:
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
+        "width": args.width,
+        "hidden": args.hidden,
         "data_s": round(generated - started),
         "train_s": round(trained - generated),
     }

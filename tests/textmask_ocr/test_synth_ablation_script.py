@@ -1,0 +1,51 @@
+"""scripts/synth_ablation.py: its generator variants (its training runs are benchmarks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from textmask_ocr.data.synth.crops import WORD_STYLES
+from textmask_ocr.data.synth.words import sample_label
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "synth_ablation.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("synth_ablation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scene_labels_change_only_the_labels_of_the_recognizer_style() -> None:
+    script = load_script()
+    style, package_fonts = script.variant("scene-labels")
+    recognizer = WORD_STYLES["recognizer"]
+    assert not package_fonts
+    assert style == dataclasses.replace(recognizer, labels=script.SCENE_LABELS)
+    assert style.labels != recognizer.labels
+    assert script.variant("system-fonts") == (recognizer, False)
+    assert script.variant("all-fonts") == (recognizer, True)
+
+
+def test_scene_labels_draw_upper_case_words_most_often() -> None:
+    mix = load_script().SCENE_LABELS
+    rng = np.random.default_rng(0)
+    labels = [sample_label(rng, mix) for _ in range(4000)]
+    letters = [label for label in labels if label.isalpha()]
+    upper = sum(label.isupper() and len(label) > 1 for label in letters) / len(labels)
+    lower = sum(label.islower() for label in letters) / len(labels)
+    # dictionary words are 85% of the labels, 45% of them upper case and 25% lower case
+    assert upper == pytest.approx(0.85 * 0.45, abs=0.03)
+    assert lower == pytest.approx(0.85 * 0.25, abs=0.03)
+
+
+def test_an_unknown_variant_is_refused() -> None:
+    with pytest.raises(SystemExit, match="unknown variant 'bold'"):
+        load_script().variant("bold")
