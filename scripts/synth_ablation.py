@@ -8,9 +8,10 @@ trained on). Appends one JSON line per run to --log.
     python scripts/synth_ablation.py --variant system-fonts \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
 
---steps, --batch and --lr set the one-cycle AdamW schedule, --width and --hidden the CRNN's width
-multiplier and LSTM size (default: the demo's fast budget); the DataLoader runs in the main process
-unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
+--steps, --batch, --lr and --schedule set the AdamW schedule (one-cycle, cosine with a 5%
+warm-up, or constant), --width and --hidden the CRNN's width multiplier and LSTM size (default:
+the demo's fast budget); the DataLoader runs in the main process unless --workers is given, and
+torch uses every core (``OMP_NUM_THREADS`` limits it).
 
 Variants:
     system-fonts   the recognizer style with the system's fonts only (the demo's default)
@@ -45,6 +46,7 @@ from textmask_ocr.recognition.models import load_base_or_adapted
 
 #: The demo's fast budget: the base CRNN's shape and, by default, its schedule.
 FAST = BUDGETS["fast"]
+FAST_SCHEDULE = base_crnn_settings(FAST, out=Path("."), train=[]).schedule
 #: Labels cased like photographed scene text: mostly words, upper case the most common (signs and
 #: shop fronts), few random letter-digit strings.
 SCENE_LABELS = LabelMix(
@@ -74,6 +76,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=FAST.base_steps)
     parser.add_argument("--batch", type=int, default=FAST.base_batch)
     parser.add_argument("--lr", type=float, default=FAST.base_lr)
+    parser.add_argument(
+        "--schedule", default=FAST_SCHEDULE, choices=("onecycle", "cosine", "constant")
+    )
     parser.add_argument("--width", type=float, default=FAST.base_width, help="width multiplier")
     parser.add_argument("--hidden", type=int, default=FAST.base_hidden, help="LSTM hidden size")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
@@ -86,6 +91,8 @@ def main() -> None:
     style, package_fonts = variant(args.variant)
     data = args.out / f"words_{args.variant}_{args.seed}"
     schedule = f"w{args.width:g}h{args.hidden}_{args.steps}x{args.batch}_lr{args.lr:g}"
+    if args.schedule != FAST_SCHEDULE:
+        schedule += f"_{args.schedule}"
     run = args.out / f"crnn_{args.variant}_{args.seed}_{schedule}"
     started = time.perf_counter()
     if not is_lmdb_dir(data):
@@ -104,6 +111,7 @@ def main() -> None:
             out=run,
             train=[data],
             lr=args.lr,
+            schedule=args.schedule,
             arch_kwargs={
                 "width_mult": args.width,
                 "hidden_size": args.hidden,
@@ -124,6 +132,7 @@ def main() -> None:
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
+        "schedule": args.schedule,
         "width": args.width,
         "hidden": args.hidden,
         "data_s": round(generated - started),
