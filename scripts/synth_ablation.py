@@ -46,7 +46,6 @@ from textmask_ocr.recognition.models import load_base_or_adapted
 
 #: The demo's fast budget: the base CRNN's shape and, by default, its schedule.
 FAST = BUDGETS["fast"]
-FAST_SCHEDULE = base_crnn_settings(FAST, out=Path("."), train=[]).schedule
 #: Labels cased like photographed scene text: mostly words, upper case the most common (signs and
 #: shop fronts), few random letter-digit strings.
 SCENE_LABELS = LabelMix(
@@ -77,7 +76,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=FAST.base_batch)
     parser.add_argument("--lr", type=float, default=FAST.base_lr)
     parser.add_argument(
-        "--schedule", default=FAST_SCHEDULE, choices=("onecycle", "cosine", "constant")
+        "--schedule", choices=("onecycle", "cosine", "constant"), help="default: the demo's"
     )
     parser.add_argument("--width", type=float, default=FAST.base_width, help="width multiplier")
     parser.add_argument("--hidden", type=int, default=FAST.base_hidden, help="LSTM hidden size")
@@ -89,11 +88,19 @@ def main() -> None:
     args = parser.parse_args()
 
     style, package_fonts = variant(args.variant)
+    budget = dataclasses.replace(
+        FAST,
+        base_width=args.width,
+        base_hidden=args.hidden,
+        base_steps=args.steps,
+        base_batch=args.batch,
+        base_lr=args.lr,
+    )
     data = args.out / f"words_{args.variant}_{args.seed}"
-    schedule = f"w{args.width:g}h{args.hidden}_{args.steps}x{args.batch}_lr{args.lr:g}"
-    if args.schedule != FAST_SCHEDULE:
-        schedule += f"_{args.schedule}"
-    run = args.out / f"crnn_{args.variant}_{args.seed}_{schedule}"
+    shape = f"w{args.width:g}h{args.hidden}_{args.steps}x{args.batch}_lr{args.lr:g}"
+    schedule = {"schedule": args.schedule} if args.schedule else {}
+    suffix = f"_{args.schedule}" if args.schedule else ""
+    run = args.out / f"crnn_{args.variant}_{args.seed}_{shape}{suffix}"
     started = time.perf_counter()
     if not is_lmdb_dir(data):
         write_synth_words(
@@ -105,24 +112,10 @@ def main() -> None:
             workers=2,
         )
     generated = time.perf_counter()
-    run_finetune(
-        base_crnn_settings(
-            FAST,
-            out=run,
-            train=[data],
-            lr=args.lr,
-            schedule=args.schedule,
-            arch_kwargs={
-                "width_mult": args.width,
-                "hidden_size": args.hidden,
-                "batchnorm_everywhere": True,
-            },
-            steps=args.steps,
-            batch_size=args.batch,
-            workers=args.workers,
-            seed=args.seed,
-        )
+    settings = base_crnn_settings(
+        budget, out=run, train=[data], workers=args.workers, seed=args.seed, **schedule
     )
+    run_finetune(settings)
     trained = time.perf_counter()
     model = load_base_or_adapted(run / "last.pt", arch="crnn", with_mask=False).eval()
     record = {
@@ -132,7 +125,7 @@ def main() -> None:
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
-        "schedule": args.schedule,
+        "schedule": settings.schedule,
         "width": args.width,
         "hidden": args.hidden,
         "data_s": round(generated - started),
