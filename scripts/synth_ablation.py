@@ -3,7 +3,8 @@
 Generates word crops with one variant of the generator, trains the demo's stand-in base CRNN
 (batch norm after every convolution) on them from scratch, and scores it on real word
 crops given with --bench (e.g. the IIIT5K and SVT training splits: validation only, never
-trained on). Appends one JSON line per run to --log.
+trained on), in all and per label case (upper, title, lower, digits, mixed: the share of the crops
+and the accuracy on them). Appends one JSON line per run to --log.
 
     python scripts/synth_ablation.py --variant system-fonts \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
@@ -30,6 +31,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from textmask_ocr.data.lmdb_format import is_lmdb_dir
 from textmask_ocr.data.synth import default_assets
@@ -66,6 +68,33 @@ def variant(name: str) -> tuple[WordStyle, bool]:
         paint = PaintStyle(bold_probability=0.25)
         return dataclasses.replace(recognizer, labels=wide.labels, paint=paint), True
     raise SystemExit(f"unknown variant {name!r}")
+
+
+def label_case(label: str) -> str:
+    """``upper``, ``title``, ``lower``, ``digits`` or ``mixed``: the case of a label's letters and
+    digits (symbols ignored; one capital letter alone is ``upper``)."""
+    kept = "".join(character for character in label if character.isalnum())
+    if kept.isdigit() or not kept:
+        return "digits" if kept else "mixed"
+    if kept.isupper():
+        return "upper"
+    if kept.islower():
+        return "lower"
+    return "title" if kept[0].isupper() and kept[1:].islower() else "mixed"
+
+
+def accuracy_by_case(predictions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Share of the crops (%) and word accuracy (%) per :func:`label_case` of their labels."""
+    groups: dict[str, list[bool]] = {}
+    for row in predictions:
+        groups.setdefault(label_case(row["label"]), []).append(row["correct"])
+    return {
+        case: {
+            "share": round(100 * len(hits) / len(predictions), 2),
+            "accuracy": round(100 * sum(hits) / len(hits), 2),
+        }
+        for case, hits in sorted(groups.items())
+    }
 
 
 def main() -> None:
@@ -134,7 +163,9 @@ def main() -> None:
     for bench in args.bench:
         name, _, path = bench.partition("=")
         dataset = recognizer_dataset(Path(path), model.config, "none")
-        record[name] = round(evaluate_dataset(model, dataset, name=name).metric.accuracy, 2)
+        result = evaluate_dataset(model, dataset, name=name, keep_predictions=True)
+        record[name] = round(result.metric.accuracy, 2)
+        record[f"{name} by case"] = accuracy_by_case(result.predictions)
     print(json.dumps(record))
     log = args.log or args.out / "ablation.jsonl"
     with log.open("a", encoding="utf-8") as stream:

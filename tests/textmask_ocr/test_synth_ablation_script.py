@@ -49,3 +49,37 @@ def test_scene_labels_draw_upper_case_words_most_often() -> None:
 def test_an_unknown_variant_is_refused() -> None:
     with pytest.raises(SystemExit, match="unknown variant 'bold'"):
         load_script().variant("bold")
+
+
+@pytest.mark.parametrize(
+    ("label", "case"),
+    [
+        ("ROAD.", "upper"),
+        ("A/C", "upper"),
+        ("I", "upper"),
+        ("Baby's", "title"),
+        ("now.", "lower"),
+        ("162", "digits"),
+        ("P. PINANG", "upper"),
+        ("McDonald", "mixed"),
+        ("B2B", "upper"),
+        ("?!", "mixed"),
+    ],
+)
+def test_label_case(label: str, case: str) -> None:
+    assert load_script().label_case(label) == case
+
+
+def test_accuracy_by_case_counts_every_crop_once() -> None:
+    rows = [
+        {"label": "ROAD", "correct": True},
+        {"label": "STOP", "correct": False},
+        {"label": "EXIT", "correct": True},
+        {"label": "Tree", "correct": True},
+        {"label": "12", "correct": False},
+    ]
+    assert load_script().accuracy_by_case(rows) == {
+        "digits": {"share": 20.0, "accuracy": 0.0},
+        "title": {"share": 20.0, "accuracy": 100.0},
+        "upper": {"share": 60.0, "accuracy": 66.67},
+    }
