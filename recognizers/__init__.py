@@ -6,13 +6,15 @@ per-architecture builders :func:`crnn` and :func:`aster` (the public settings, s
 Every model offers the same interface:
 
 * ``model.config``: its :class:`RecognizerConfig` (saved by :func:`checkpoint_payload`);
-* ``model(images, targets, lengths)``: training logits, CRNN (T, N, C) per frame, ASTER (N, L, C)
-  teacher-forced; ``targets, lengths = build_codec(config).encode(texts)``;
-* ``model.loss(logits, targets, lengths, reduction="mean")``: CTC or sequence cross-entropy, in
-  float32 (call it on the unwrapped model, the forward through the DDP wrapper);
+* ``model(images, targets, lengths)``: training logits, CRNN (T, N, C) per frame (with its
+  auxiliary CTC head, :class:`CRNNOutputs`), ASTER (N, L, C) teacher-forced;
+  ``targets, lengths = build_codec(config).encode(texts)``;
+* ``model.loss(outputs, targets, lengths, reduction="mean")``: CTC or sequence cross-entropy of
+  the forward's output, in float32 (call it on the unwrapped model, the forward through the DDP
+  wrapper);
 * ``model.predict(images) -> (ids, probs)`` and ``build_codec(config).decode(ids, probs)`` for
   texts with confidences;
-* ``type(model).classifier_keys``: the class-indexed parameters (head swaps, alphabet changes).
+* ``model.classifier_keys``: the class-indexed parameters (head swaps, alphabet changes).
 
 This package never imports ``textmask_ocr``; the application layer composes it.
 """
@@ -45,7 +47,7 @@ from recognizers.configs import (
     default_cfgs,
     infer_config,
 )
-from recognizers.crnn import CRNN
+from recognizers.crnn import CRNN, CRNNOutputs
 from recognizers.errors import CheckpointError
 from recognizers.losses import ctc_loss, sequence_cross_entropy
 
@@ -53,6 +55,7 @@ __all__ = [
     "ASTER",
     "CRNN",
     "AttentionCodec",
+    "CRNNOutputs",
     "CTCCodec",
     "Checkpoint",
     "CheckpointError",

@@ -46,7 +46,7 @@ ARCHS = {"crnn": "ctc", "aster": "attention"}
 _COLOR_CHANNELS = {"L": 1, "RGB": 3}
 # Keyword arguments each architecture accepts from ``arch_kwargs``.
 _ARCH_KWARGS = {
-    "crnn": {"hidden_size", "width_mult", "batchnorm_everywhere"},
+    "crnn": {"hidden_size", "width_mult", "batchnorm_everywhere", "aux_ctc"},
     "aster": {
         "with_lstm",
         "width_mult",
@@ -233,9 +233,10 @@ def infer_config(
 ) -> RecognizerConfig:
     """The config of a state dict in the public layout (ours or a width-scaled variant).
 
-    Reads from the shapes: input channels, width multiplier, hidden sizes, the CRNN's all-BN
-    option and the ASTER encoder's LSTM. The alphabet is the architecture's default, so the
-    classifier must have its size; a checkpoint with another alphabet needs its stored config.
+    Reads from the shapes: input channels, width multiplier, hidden sizes, the CRNN's all-BN and
+    auxiliary-head options and the ASTER encoder's LSTM. The alphabet is the architecture's
+    default, so the classifier must have its size; a checkpoint with another alphabet needs its
+    stored config.
 
     Raises:
         CheckpointError: the state dict is not of this architecture or has another alphabet size.
@@ -253,6 +254,8 @@ def infer_config(
             "width_mult": first[0] / 64,
             "batchnorm_everywhere": "cnn.batchnorm0.weight" in state_dict,
         }
+        if "aux_head.weight" in state_dict:
+            kwargs["aux_ctc"] = True
     else:
         first = _shape(state_dict, "encoder.layer0.0.weight", arch, source)
         classes = _shape(state_dict, "decoder.decoder.fc.weight", arch, source)[0]

@@ -3,25 +3,33 @@
 Built as ``CRNN(in_channels=1, num_classes=37, hidden_size=256)`` its ``state_dict`` has the keys
 and shapes of the public ``crnn.pth``: seven convolutions ``cnn.conv0..6`` (batch norm after
 conv2, 4 and 6 only), then two bidirectional LSTMs ``rnn.0`` / ``rnn.1`` each followed by a linear
-``embedding``. Two options, off by default, make small trainable variants of the same network:
-``width_mult`` scales every convolution's channels and ``batchnorm_everywhere`` adds batch norm
-after every convolution (``cnn.batchnorm0..6``).
+``embedding``. Three options, off by default, make small variants of the same network that train
+quickly from scratch: ``width_mult`` scales every convolution's channels, ``batchnorm_everywhere``
+adds batch norm after every convolution (``cnn.batchnorm0..6``) and ``aux_ctc`` adds an auxiliary
+CTC head on the convolutional features (``aux_head``, a linear map per frame: deep supervision)
+that only the training loss uses. Its gradient reaches the convolutions without passing through
+the LSTMs, which shortens the CTC plateau of training from scratch (the loss stuck near the
+all-blank solution) by hundreds of steps.
 
 Input: float (N, in_channels, 32, W), normalised as ``(x - 0.5) / 0.5``.
 Output: raw logits (T, N, num_classes), time-major like the public port and ``nn.CTCLoss``;
 T = W // 4 + 1 (26 for W = 100). Class 0 is the CTC blank (see
-:class:`~recognizers.codecs.CTCCodec`).
+:class:`~recognizers.codecs.CTCCodec`). With ``aux_ctc`` in training mode the forward returns
+:class:`CRNNOutputs` (the logits and the auxiliary head's, like torchvision's Inception with
+``aux_logits``), whose losses :meth:`CRNN.loss` adds; in eval mode the logits only.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
-from recognizers.losses import ctc_loss
+from recognizers.losses import Reduction, ctc_loss
 from recognizers.scaling import scaled_channels
 
-__all__ = ["CRNN", "BidirectionalLSTM"]
+__all__ = ["CRNN", "BidirectionalLSTM", "CRNNOutputs"]
 
 # (out_channels, kernel, padding) of conv0..conv6 at width 1; max-pooling (kernel, stride, padding)
 # after conv0, 1, 3 and 5.
@@ -48,6 +56,13 @@ class BidirectionalLSTM(nn.Module):
         return self.embedding(recurrent)
 
 
+class CRNNOutputs(NamedTuple):
+    """Training-mode output of a CRNN with ``aux_ctc``: both (T, N, num_classes)."""
+
+    logits: Tensor
+    aux_logits: Tensor
+
+
 class CRNN(nn.Module):
     """Convolutional recurrent network with a CTC head.
 
@@ -57,12 +72,14 @@ class CRNN(nn.Module):
         hidden_size: LSTM hidden size of both recurrent layers.
         width_mult: scales the channels of every convolution (1.0 = public layout).
         batchnorm_everywhere: batch norm after every convolution instead of conv2/4/6 only.
+        aux_ctc: an auxiliary CTC head on the convolutional features (``aux_head``), trained
+            with the same weight as the main head; it adds its keys to ``classifier_keys`` and
+            nothing to inference.
     """
 
     input_height = 32
     #: Parameters indexed by class (what an alphabet change remaps).
-    classifier_keys = ("rnn.1.embedding.weight", "rnn.1.embedding.bias")
-    loss = staticmethod(ctc_loss)
+    classifier_keys: tuple[str, ...] = ("rnn.1.embedding.weight", "rnn.1.embedding.bias")
 
     def __init__(
         self,
@@ -72,6 +89,7 @@ class CRNN(nn.Module):
         *,
         width_mult: float = 1.0,
         batchnorm_everywhere: bool = False,
+        aux_ctc: bool = False,
     ) -> None:
         super().__init__()
         self.cnn = nn.Sequential()
@@ -91,15 +109,31 @@ class CRNN(nn.Module):
             BidirectionalLSTM(channels, hidden_size, hidden_size),
             BidirectionalLSTM(hidden_size, hidden_size, num_classes),
         )
+        self.aux_head = nn.Linear(channels, num_classes) if aux_ctc else None
+        if aux_ctc:
+            self.classifier_keys = (*CRNN.classifier_keys, "aux_head.weight", "aux_head.bias")
 
     @staticmethod
     def output_length(width: int) -> int:
         """Number of CTC frames T for an input of this width."""
         return width // 2 // 2 + 1
 
+    def features(self, images: Tensor) -> Tensor:
+        """Convolutional features, one per frame.
+
+        Args:
+            images: float (N, in_channels, 32, W).
+
+        Returns:
+            (T, N, C), T = :meth:`output_length` (W), C the last convolution's channels.
+        """
+        if images.shape[2] != self.input_height:
+            raise ValueError(f"CRNN expects images of height 32, got {tuple(images.shape)}")
+        return self.cnn(images).squeeze(2).permute(2, 0, 1)
+
     def forward(
         self, images: Tensor, targets: Tensor | None = None, lengths: Tensor | None = None
-    ) -> Tensor:
+    ) -> Tensor | CRNNOutputs:
         """Per-frame class scores.
 
         Args:
@@ -108,19 +142,35 @@ class CRNN(nn.Module):
                 recognizer trains through the same call ``model(images, targets, lengths)``.
 
         Returns:
-            Logits (T, N, num_classes), T = :meth:`output_length` (W).
+            Logits (T, N, num_classes), T = :meth:`output_length` (W); with ``aux_ctc`` in
+            training mode, :class:`CRNNOutputs` of those and the auxiliary head's logits.
         """
-        if images.shape[2] != self.input_height:
-            raise ValueError(f"CRNN expects images of height 32, got {tuple(images.shape)}")
-        features = self.cnn(images).squeeze(2)  # (N, C, T)
-        return self.rnn(features.permute(2, 0, 1))
+        features = self.features(images)
+        logits = self.rnn(features)
+        if self.training and self.aux_head is not None:
+            return CRNNOutputs(logits, self.aux_head(features))
+        return logits
+
+    @staticmethod
+    def loss(
+        outputs: Tensor | CRNNOutputs,
+        targets: Tensor,
+        target_lengths: Tensor,
+        reduction: Reduction = "mean",
+    ) -> Tensor:
+        """CTC loss of the forward's output (see :func:`~recognizers.losses.ctc_loss`); for
+        :class:`CRNNOutputs`, the sum of the main and the auxiliary head's losses."""
+        if isinstance(outputs, CRNNOutputs):
+            main, aux = (ctc_loss(logits, targets, target_lengths, reduction) for logits in outputs)
+            return main + aux
+        return ctc_loss(outputs, targets, target_lengths, reduction)
 
     @torch.no_grad()
     def predict(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Greedy per-frame choices for :meth:`CTCCodec.decode`.
+        """Greedy per-frame choices of the main head for :meth:`CTCCodec.decode`, in either mode.
 
         Returns:
             ``ids`` int64 (N, T) and their softmax probabilities ``probs`` float (N, T).
         """
-        probs, ids = self(images).float().softmax(dim=2).max(dim=2)
+        probs, ids = self.rnn(self.features(images)).float().softmax(dim=2).max(dim=2)
         return ids.transpose(0, 1), probs.transpose(0, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recognizers.crnn import CRNN
+from recognizers.crnn import CRNN, CRNNOutputs
 from tests.recognizers.helpers import layout_of, parse_layout
 
 
@@ -71,3 +71,58 @@ def test_targets_are_ignored_by_the_training_call():
     images = torch.randn(2, 1, 32, 40)
     with torch.no_grad():
         assert torch.equal(model(images), model(images, torch.tensor([1, 2]), torch.tensor([1, 1])))
+
+
+def _aux_crnn() -> CRNN:
+    torch.manual_seed(0)
+    return CRNN(num_classes=7, hidden_size=8, width_mult=0.125, aux_ctc=True)
+
+
+def test_aux_ctc_adds_a_per_frame_head_and_its_classifier_keys():
+    model = _aux_crnn()
+    state = model.state_dict()
+    assert state["aux_head.weight"].shape == (7, 64) and state["aux_head.bias"].shape == (7,)
+    assert model.classifier_keys == (*CRNN.classifier_keys, "aux_head.weight", "aux_head.bias")
+    assert "aux_head.weight" not in CRNN(num_classes=7, hidden_size=8).state_dict()
+
+
+def test_aux_ctc_changes_nothing_at_inference():
+    plain = CRNN(num_classes=7, hidden_size=8, width_mult=0.125).eval()
+    model = _aux_crnn().eval()
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["aux_head.weight", "aux_head.bias"] and unexpected == []
+    images = torch.randn(2, 1, 32, 40)
+    with torch.no_grad():
+        assert torch.equal(model(images), plain(images))
+    for got, expected in zip(model.predict(images), plain.predict(images), strict=True):
+        assert torch.equal(got, expected)
+    model.train()  # predict reads the main head in training mode too (batch statistics)
+    with torch.no_grad():
+        expected_ids = model(images).logits.argmax(dim=2).transpose(0, 1)
+    assert torch.equal(model.predict(images)[0], expected_ids)
+
+
+def test_aux_ctc_training_output_and_loss_match_a_brute_force_sum():
+    model = _aux_crnn().train()
+    images = torch.randn(3, 1, 32, 40)
+    targets, lengths = torch.tensor([1, 2, 3, 4, 4, 5]), torch.tensor([2, 3, 1])
+    outputs = model(images)
+    assert isinstance(outputs, CRNNOutputs)
+    features = model.cnn(images).squeeze(2).permute(2, 0, 1)  # (T, N, C)
+    assert torch.allclose(outputs.aux_logits, model.aux_head(features))
+    assert torch.allclose(outputs.logits, model.rnn(features))
+
+    def nll(logits: torch.Tensor) -> torch.Tensor:  # nn.functional's CTC, mean over samples
+        frames = torch.full((3,), logits.shape[0], dtype=torch.long)
+        per_sample = torch.nn.functional.ctc_loss(
+            logits.log_softmax(2), targets, frames, lengths, reduction="none"
+        )
+        return per_sample.mean()
+
+    expected = nll(outputs.logits) + nll(outputs.aux_logits)
+    assert float(CRNN.loss(outputs, targets, lengths)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(CRNN.loss(outputs.logits, targets, lengths)) == pytest.approx(
+        float(nll(outputs.logits)), rel=1e-6
+    )
+    CRNN.loss(outputs, targets, lengths).backward()
+    assert model.aux_head.weight.grad.abs().sum() > 0

@@ -137,8 +137,13 @@ def invariant_inputs(arch: str, seed: int, mask_kind: str, batch: int = 3):
 @pytest.mark.parametrize(("seed", "mask_kind"), [(0, "zeros"), (1, "ones"), (2, "random")])
 def test_adapted_crnn_computes_what_the_gray_crnn_computed(seed, mask_kind):
     torch.manual_seed(seed)
-    config = tiny_config("crnn").replace(
-        arch_kwargs={"hidden_size": 16, "width_mult": 0.125, "batchnorm_everywhere": True}
+    config = tiny_config("crnn").replace(  # the demo's base CRNN, narrower
+        arch_kwargs={
+            "hidden_size": 16,
+            "width_mult": 0.125,
+            "batchnorm_everywhere": True,
+            "aux_ctc": True,
+        }
     )
     model = randomize_(build_recognizer(config), seed).eval()
     adapted = add_mask_channel(model).eval()

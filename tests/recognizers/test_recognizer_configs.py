@@ -19,7 +19,7 @@ from recognizers import (
     default_cfgs,
     infer_config,
 )
-from tests.recognizers.helpers import tiny_config
+from tests.recognizers.helpers import TINY_KWARGS, tiny_config
 
 
 def test_default_configs_describe_the_public_models():
@@ -99,6 +99,7 @@ def test_build_refuses_a_crnn_of_another_height():
             arch_kwargs={"hidden_size": 64, "width_mult": 0.25, "batchnorm_everywhere": True}
         ),
         tiny_config("crnn", color_mode="RGB", mask_channel=True),
+        tiny_config("crnn").replace(arch_kwargs={**TINY_KWARGS["crnn"], "aux_ctc": True}),
         tiny_config("aster"),
         tiny_config("aster", mask_channel=True),
         tiny_config("aster").replace(
@@ -110,6 +111,7 @@ def test_build_refuses_a_crnn_of_another_height():
         "crnn-tiny",
         "crnn-quarter-bn",
         "crnn-mask",
+        "crnn-aux-ctc",
         "aster",
         "aster-mask",
         "aster-nolstm",

@@ -136,15 +136,20 @@ def test_resume_before_the_first_checkpoint_starts_over_with_the_recorded_settin
     assert all(torch.equal(left[key], right[key]) for key in left)
 
 
-def test_finetune_from_scratch_with_width_and_all_bn(word_lmdbs: WordLmdbs, tmp_path: Path) -> None:
+def test_finetune_from_scratch_with_width_all_bn_and_aux_ctc(
+    word_lmdbs: WordLmdbs, tmp_path: Path
+) -> None:
     result = finetune(
         word_lmdbs, tmp_path, "--mask", "none", "--train-layers", "all",
-        "--width-mult", 0.125, "--all-bn", "--steps", 2,
+        "--width-mult", 0.125, "--all-bn", "--aux-ctc", "--steps", 2,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    config = read_checkpoint(tmp_path / "last.pt").config
+    checkpoint = read_checkpoint(tmp_path / "last.pt")
+    config = checkpoint.config
     assert config.arch_kwargs["width_mult"] == 0.125
     assert config.arch_kwargs["batchnorm_everywhere"] is True
+    assert config.arch_kwargs["aux_ctc"] is True
+    assert checkpoint.state_dict["aux_head.weight"].shape == (37, 64)
     assert not config.mask_channel and config.color_mode == "L"
 
 
@@ -201,6 +206,8 @@ def test_other_finetune_usage_errors(
     assert_one_line_error(batch, "--batch-size 65 is larger than the training data (64 samples")
     all_bn = finetune(word_lmdbs, tmp_path, "--arch", "aster", "--all-bn")
     assert_one_line_error(all_bn, "--all-bn applies to --arch crnn")
+    aux_ctc = finetune(word_lmdbs, tmp_path, "--arch", "aster", "--aux-ctc")
+    assert_one_line_error(aux_ctc, "--aux-ctc applies to --arch crnn")
     no_run = finetune(word_lmdbs, tmp_path, "--resume", tmp_path)
     assert_one_line_error(no_run, f"--resume {tmp_path}: no config.json (not a run folder)")
     base_as_input = finetune(word_lmdbs, tmp_path, "--weights", rgbmask_checkpoint, "--mask",

@@ -111,6 +111,9 @@ _FINETUNE = FinetuneSettings
 @loop_options(_FINETUNE)
 @click.option("--width-mult", type=float, help="Width multiplier of a model built from scratch.")
 @click.option("--all-bn", is_flag=True, help="Batch norm after every conv (CRNN from scratch).")
+@click.option(
+    "--aux-ctc", is_flag=True, help="Auxiliary CTC head on the conv features (CRNN from scratch)."
+)
 @click.option("--out", type=_PATH, help="Run folder (default: the --resume folder).")
 @setting_option(_FINETUNE, "quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -131,8 +134,9 @@ def finetune(ctx: click.Context, resume: Path | None, **options: Any) -> None:
         if options["out"] is None:
             raise InputError("--out is required (or --resume DIR to continue a run)")
         settings = FinetuneSettings.from_dict(_finetune_settings(options), origin="finetune")
-    if settings.arch_kwargs.get("batchnorm_everywhere") and settings.arch != "crnn":
-        raise InputError("--all-bn applies to --arch crnn")
+    for name, option in _CRNN_FLAGS.items():
+        if settings.arch_kwargs.get(option) and settings.arch != "crnn":
+            raise InputError(f"--{name.replace('_', '-')} applies to --arch crnn")
     check_output_folder(settings.out)
     metrics = run_finetune(settings, predictor=mask_predictor(settings.mask, settings.segmenter))
     summary = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items())
@@ -141,14 +145,19 @@ def finetune(ctx: click.Context, resume: Path | None, **options: Any) -> None:
     )
 
 
+#: finetune's flags that set a CRNN option of a model built from scratch: option name -> arch kwarg.
+_CRNN_FLAGS = {"all_bn": "batchnorm_everywhere", "aux_ctc": "aux_ctc"}
+
+
 def _finetune_settings(options: dict[str, Any]) -> dict[str, Any]:
     """Settings values of ``finetune``'s options (only those present in ``options``)."""
     values = dict(options)
-    width_mult, all_bn = values.pop("width_mult", None), values.pop("all_bn", False)
-    if width_mult is not None or all_bn:
-        values["arch_kwargs"] = {"width_mult": width_mult} if width_mult is not None else {}
-        if all_bn:
-            values["arch_kwargs"]["batchnorm_everywhere"] = True
+    width_mult = values.pop("width_mult", None)
+    arch_kwargs = {option: True for name, option in _CRNN_FLAGS.items() if values.pop(name, False)}
+    if width_mult is not None:
+        arch_kwargs["width_mult"] = width_mult
+    if arch_kwargs:
+        values["arch_kwargs"] = arch_kwargs
     for name in ("train", "train_ratio"):
         if name in values:
             values[name] = list(values[name]) or None

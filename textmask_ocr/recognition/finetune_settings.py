@@ -37,7 +37,7 @@ class FinetuneSettings(RunSettings):
             least every so many minutes of training (0: no time interval).
     """
 
-    FLAGS: ClassVar[Mapping[str, str]] = {"arch_kwargs": "--width-mult/--all-bn"}
+    FLAGS: ClassVar[Mapping[str, str]] = {"arch_kwargs": "--width-mult/--all-bn/--aux-ctc"}
 
     out: Path
     train: list[Path]
