@@ -11,8 +11,8 @@ and the accuracy on them). Appends one JSON line per run to --log.
 
 --steps, --batch, --lr and --schedule set the AdamW schedule (one-cycle, cosine with a 5%
 warm-up, or constant), --width and --hidden the CRNN's width multiplier and LSTM size (default:
-the demo's fast budget); the DataLoader runs in the main process unless --workers is given, and
-torch uses every core (``OMP_NUM_THREADS`` limits it).
+the demo's fast budget), --no-aux-ctc drops its auxiliary CTC head; the DataLoader runs in the
+main process unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
 
 Variants:
     system-fonts   the recognizer style with the system's fonts only (the demo's default)
@@ -109,6 +109,7 @@ def main() -> None:
     )
     parser.add_argument("--width", type=float, default=FAST.base_width, help="width multiplier")
     parser.add_argument("--hidden", type=int, default=FAST.base_hidden, help="LSTM hidden size")
+    parser.add_argument("--no-aux-ctc", action="store_true", help="no auxiliary CTC head")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bench", action="append", default=[], help="NAME=LMDB (repeat)")
@@ -121,6 +122,7 @@ def main() -> None:
         FAST,
         base_width=args.width,
         base_hidden=args.hidden,
+        base_aux_ctc=not args.no_aux_ctc,
         base_steps=args.steps,
         base_batch=args.batch,
         base_lr=args.lr,
@@ -128,7 +130,7 @@ def main() -> None:
     data = args.out / f"words_{args.variant}_{args.seed}"
     shape = f"w{args.width:g}h{args.hidden}_{args.steps}x{args.batch}_lr{args.lr:g}"
     schedule = {"schedule": args.schedule} if args.schedule else {}
-    suffix = f"_{args.schedule}" if args.schedule else ""
+    suffix = (f"_{args.schedule}" if args.schedule else "") + ("_noaux" if args.no_aux_ctc else "")
     run = args.out / f"crnn_{args.variant}_{args.seed}_{shape}{suffix}"
     started = time.perf_counter()
     if not is_lmdb_dir(data):
@@ -157,6 +159,7 @@ def main() -> None:
         "schedule": settings.schedule,
         "width": args.width,
         "hidden": args.hidden,
+        "aux_ctc": budget.base_aux_ctc,
         "data_s": round(generated - started),
         "train_s": round(trained - generated),
     }

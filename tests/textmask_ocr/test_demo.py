@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from recognizers import read_checkpoint
 from textmask_ocr.data.lmdb_writer import write_word_lmdb
 from textmask_ocr.data.records import WordRecord
 from textmask_ocr.data.synth.crops import generate_word
@@ -78,6 +79,15 @@ def test_demo_writes_table_report_and_run_records(demo_run: Path) -> None:
     HTMLParser().feed(html)
     assert html.count("<svg") >= 4 and "data:image/png;base64" in html
     assert "no data" not in html  # every curve found its records
+
+
+def test_the_base_crnn_trains_with_its_auxiliary_ctc_head_and_the_mask_runs_keep_it(
+    demo_run: Path,
+) -> None:
+    for run in ("base", "finetune_rm"):
+        checkpoint = read_checkpoint(demo_run / "recognizers" / run / "best.pt")
+        assert checkpoint.config.arch_kwargs["aux_ctc"] is True
+        assert checkpoint.state_dict["aux_head.weight"].shape == (37, 64)
 
 
 def test_bench_sets_keep_the_real_mask_row_and_are_pooled_apart(demo_run: Path) -> None:

@@ -38,8 +38,9 @@ class DemoBudget:
         seg_augment: rotation and colour jitter on the segmenter's training images (the
             synthetic crops are already drawn over a wide appearance range).
     The base recognizer and the fine-tuning:
-        base_width, base_hidden, base_steps, base_batch, base_lr: the stand-in base CRNN trained
-            from scratch (width multiplier, LSTM size, schedule).
+        base_width, base_hidden, base_aux_ctc, base_steps, base_batch, base_lr: the stand-in
+            base CRNN trained from scratch (width multiplier, LSTM size, whether it has the
+            auxiliary CTC head that ends the CTC plateau sooner, schedule).
         finetune_steps, finetune_batch, finetune_lr: each mask run (input layer only).
     """
 
@@ -63,6 +64,7 @@ class DemoBudget:
     phase2_lr: float
     base_width: float
     base_hidden: int
+    base_aux_ctc: bool
     base_steps: int
     base_batch: int
     base_lr: float
@@ -96,6 +98,7 @@ BUDGETS: dict[str, DemoBudget] = {
         phase2_lr=1e-3,
         base_width=0.25,
         base_hidden=128,
+        base_aux_ctc=True,
         base_steps=1_900,
         base_batch=32,
         base_lr=3e-3,
@@ -124,6 +127,7 @@ BUDGETS: dict[str, DemoBudget] = {
         phase2_lr=1e-5,
         base_width=1.0,
         base_hidden=256,
+        base_aux_ctc=True,
         base_steps=200_000,
         base_batch=128,
         base_lr=1e-3,

@@ -218,9 +218,9 @@ def score_segmenter(checkpoint: Path, crops: Path) -> dict[str, float]:
 
 def base_crnn_settings(budget: DemoBudget, **fields: Any) -> FinetuneSettings:
     """Training settings of the stand-in base CRNN under ``budget``: a narrow CRNN with batch norm
-    after every conv and an auxiliary CTC head on its conv features (which ends the CTC plateau
-    hundreds of steps sooner), trained from scratch by one-cycle AdamW; ``fields`` (``out``,
-    ``train``, ...) add to or override them."""
+    after every conv (and, as the budget says, an auxiliary CTC head on its conv features),
+    trained from scratch by one-cycle AdamW; ``fields`` (``out``, ``train``, ...) add to or
+    override them."""
     defaults: dict[str, Any] = {
         "arch": "crnn",
         "mask": "none",
@@ -229,7 +229,7 @@ def base_crnn_settings(budget: DemoBudget, **fields: Any) -> FinetuneSettings:
             "width_mult": budget.base_width,
             "hidden_size": budget.base_hidden,
             "batchnorm_everywhere": True,
-            "aux_ctc": True,
+            "aux_ctc": budget.base_aux_ctc,
         },
         "optimizer": "adamw",
         "lr": budget.base_lr,
