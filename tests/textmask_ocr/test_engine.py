@@ -268,6 +268,9 @@ def test_seeded_dataset_is_deterministic_per_key() -> None:
     again, _ = dataset[(3, 42)]
     other, _ = dataset[(3, 43)]
     assert torch.equal(first, again) and not torch.equal(first, other)
+    torch.manual_seed(42)  # the stream of the global seed: runs keep their samples
+    expected, _ = NoisyPoints()[3]
+    assert torch.equal(first, expected)
 
 
 def test_shard_sampler_counts_each_sample_once() -> None:
