@@ -22,6 +22,10 @@ Variants:
                    family first
     wide-labels    all-fonts + faux bold (a quarter of the words), the wide style's labels
                    (pseudowords, more upper case)
+    photo-effects  system-fonts with the degradations of small photographed crops: more and
+                   stronger blur (half the crops, radius 0.5-2 px) and low resolution (half the
+                   crops shrunk 1.5-4 times and enlarged back)
+    wide-photo     wide-labels + photo-effects
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from textmask_ocr.data.lmdb_format import is_lmdb_dir
 from textmask_ocr.data.synth import default_assets
 from textmask_ocr.data.synth.appearance import PaintStyle
 from textmask_ocr.data.synth.crops import WORD_STYLES, WordStyle
+from textmask_ocr.data.synth.effects import ImageEffects
 from textmask_ocr.data.synth.words import LabelMix
 from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.demo.budget import BUDGETS
@@ -53,6 +58,11 @@ FAST = BUDGETS["fast"]
 SCENE_LABELS = LabelMix(
     dictionary=0.85, alphanumeric=0.05, number=0.1, lower=0.25, title=0.3, upper=0.45
 )
+#: Degradations as small photographed crops have them (SVT's are often 20-40 pixels high,
+#: enlarged to the recognizer's 32): blur and low resolution on half the crops each.
+PHOTO_EFFECTS = ImageEffects(
+    blur_probability=0.5, blur_radius=(0.5, 2.0), downscale_probability=0.5, downscale=(1.5, 4.0)
+)
 
 
 def variant(name: str) -> tuple[WordStyle, bool]:
@@ -64,9 +74,14 @@ def variant(name: str) -> tuple[WordStyle, bool]:
         return recognizer, True
     if name == "scene-labels":
         return dataclasses.replace(recognizer, labels=SCENE_LABELS), False
-    if name == "wide-labels":
+    if name == "photo-effects":
+        return dataclasses.replace(recognizer, effects=PHOTO_EFFECTS), False
+    if name in ("wide-labels", "wide-photo"):
         paint = PaintStyle(bold_probability=0.25)
-        return dataclasses.replace(recognizer, labels=wide.labels, paint=paint), True
+        style = dataclasses.replace(recognizer, labels=wide.labels, paint=paint)
+        if name == "wide-photo":
+            style = dataclasses.replace(style, effects=PHOTO_EFFECTS)
+        return style, True
     raise SystemExit(f"unknown variant {name!r}")
 
 

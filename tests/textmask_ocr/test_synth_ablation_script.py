@@ -34,6 +34,21 @@ def test_scene_labels_change_only_the_labels_of_the_recognizer_style() -> None:
     assert script.variant("all-fonts") == (recognizer, True)
 
 
+def test_photo_effects_change_only_the_degradations() -> None:
+    script = load_script()
+    recognizer = WORD_STYLES["recognizer"]
+    photo, package_fonts = script.variant("photo-effects")
+    assert not package_fonts
+    assert photo == dataclasses.replace(recognizer, effects=script.PHOTO_EFFECTS)
+    assert photo.effects.blur_probability > recognizer.effects.blur_probability
+    assert photo.effects.downscale_probability > recognizer.effects.downscale_probability
+    wide, _ = script.variant("wide-labels")
+    assert script.variant("wide-photo") == (
+        dataclasses.replace(wide, effects=script.PHOTO_EFFECTS),
+        True,
+    )
+
+
 def test_scene_labels_draw_upper_case_words_most_often() -> None:
     mix = load_script().SCENE_LABELS
     rng = np.random.default_rng(0)
