@@ -120,9 +120,9 @@ def test_aux_ctc_training_output_and_loss_match_a_brute_force_sum():
         return per_sample.mean()
 
     expected = nll(outputs.logits) + nll(outputs.aux_logits)
-    assert float(CRNN.loss(outputs, targets, lengths)) == pytest.approx(float(expected), rel=1e-6)
-    assert float(CRNN.loss(outputs.logits, targets, lengths)) == pytest.approx(
-        float(nll(outputs.logits)), rel=1e-6
-    )
-    CRNN.loss(outputs, targets, lengths).backward()
+    total = CRNN.loss(outputs, targets, lengths)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    main_only = CRNN.loss(outputs.logits, targets, lengths)
+    assert main_only.item() == pytest.approx(nll(outputs.logits).item(), rel=1e-6)
+    total.backward()
     assert model.aux_head.weight.grad.abs().sum() > 0
