@@ -6,7 +6,7 @@ crops given with --bench (e.g. the IIIT5K and SVT training splits: validation on
 trained on), in all and per label case (upper, title, lower, digits, mixed: the share of the crops
 and the accuracy on them). Appends one JSON line per run to --log.
 
-    python scripts/synth_ablation.py --variant system-fonts \\
+    python scripts/synth_ablation.py --variant all-fonts \\
         --bench IIIT5K-train=../shared/fixtures/real_words/iiit5k_train --out runs/ablation
 
 --steps, --batch, --lr and --schedule set the AdamW schedule (one-cycle, cosine with a 5%
@@ -15,11 +15,11 @@ the demo's fast budget), --no-aux-ctc drops its auxiliary CTC head; the DataLoad
 main process unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
 
 Variants:
-    system-fonts   the recognizer style with the system's fonts only (the demo's default)
+    system-fonts   the recognizer style with the system's fonts only
     scene-labels   system-fonts with labels cased like scene text: 85% dictionary words (45% upper
                    case, 30% title, 25% lower), 5% random letter-digit strings, 10% numbers
     all-fonts      system-fonts + the fonts of installed Python packages (the ``fonts`` extra),
-                   family first
+                   family first (the demo's words)
     wide-labels    all-fonts + faux bold (a quarter of the words), the wide style's labels
                    (pseudowords, more upper case)
     photo-effects  system-fonts with the degradations of small photographed crops: more and
@@ -114,7 +114,7 @@ def accuracy_by_case(predictions: list[dict[str, Any]]) -> dict[str, dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", default="system-fonts")
+    parser.add_argument("--variant", default="all-fonts")
     parser.add_argument("--words", type=int, default=15_000)
     parser.add_argument("--steps", type=int, default=FAST.base_steps)
     parser.add_argument("--batch", type=int, default=FAST.base_batch)
