@@ -26,6 +26,8 @@ Variants:
                    stronger blur (half the crops, radius 0.5-2 px) and low resolution (half the
                    crops shrunk 1.5-4 times and enlarged back)
     wide-photo     wide-labels + photo-effects
+    muted-colour   all-fonts with half the crops' colours washed out as in photographs (each
+                   pixel keeps 10-70% of its distance from the grey of its luminance)
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ PHOTO_EFFECTS = ImageEffects(
     blur_probability=0.5, blur_radius=(0.5, 2.0), downscale_probability=0.5, downscale=(1.5, 4.0)
 )
 
+#: Colours as photographs of signs and walls have them: half the crops washed out towards grey.
+MUTED_COLOUR = dataclasses.replace(WORD_STYLES["recognizer"].effects, desaturate_probability=0.5)
+
 
 def variant(name: str) -> tuple[WordStyle, bool]:
     """The word style and whether package fonts are used."""
@@ -72,6 +77,8 @@ def variant(name: str) -> tuple[WordStyle, bool]:
         return recognizer, False
     if name == "all-fonts":
         return recognizer, True
+    if name == "muted-colour":
+        return dataclasses.replace(recognizer, effects=MUTED_COLOUR), True
     if name == "scene-labels":
         return dataclasses.replace(recognizer, labels=SCENE_LABELS), False
     if name == "photo-effects":

@@ -47,6 +47,10 @@ def test_photo_effects_change_only_the_degradations() -> None:
         dataclasses.replace(wide, effects=script.PHOTO_EFFECTS),
         True,
     )
+    muted, package_fonts = script.variant("muted-colour")
+    assert package_fonts
+    assert muted.effects == dataclasses.replace(recognizer.effects, desaturate_probability=0.5)
+    assert muted == dataclasses.replace(recognizer, effects=muted.effects)
 
 
 def test_scene_labels_draw_upper_case_words_most_often() -> None:

@@ -1,12 +1,15 @@
-"""Geometry of the synthetic-text renderer: warps, polygons, rasterisation, exact masks."""
+"""The synthetic-text renderer: warps, polygons, rasterisation, exact masks, colour and effects."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from segmentation.datasets import rasterize_polygons
 from textmask_ocr.data.synth.colour import colour_with_luminance, luminance
+from textmask_ocr.data.synth.effects import ImageEffects, degrade, desaturate
 from textmask_ocr.data.synth.fonts import FontFace
 from textmask_ocr.data.synth.render import (
     LAYER_BORDER,
@@ -176,3 +179,39 @@ def test_colour_with_luminance_is_exact():
         colour = colour_with_luminance(rng, target)
         assert np.all((colour >= 0) & (colour <= 1))
         assert float(luminance(colour)) == pytest.approx(target, abs=1e-5)
+
+
+def test_desaturate_keeps_luminance_and_moves_linearly_to_grey():
+    rng = np.random.default_rng(4)
+    canvas = rng.random((5, 7, 3), dtype=np.float32)
+    grey = luminance(canvas)
+    for saturation in [0.0, 0.3, 1.0]:
+        washed = desaturate(canvas, saturation)
+        assert np.all((washed >= -1e-6) & (washed <= 1 + 1e-6))
+        np.testing.assert_allclose(luminance(washed), grey, atol=1e-6)
+        for row, column, channel in [(0, 0, 0), (4, 6, 2), (2, 3, 1)]:
+            pixel, reference = canvas[row, column, channel], grey[row, column]
+            expected = reference + saturation * (pixel - reference)
+            assert washed[row, column, channel] == pytest.approx(expected, abs=1e-6)
+    np.testing.assert_allclose(desaturate(canvas, 1.0), canvas, atol=1e-6)
+    np.testing.assert_allclose(
+        desaturate(canvas, 0.0), np.repeat(grey[..., None], 3, -1), atol=1e-6
+    )
+
+
+def test_degrade_washes_out_colour_only_when_asked():
+    canvas = np.zeros((8, 8, 3), dtype=np.float32)
+    canvas[..., 0] = 1.0  # pure red: luminance 0.299
+    only_desaturation = ImageEffects(
+        desaturate_probability=1.0,
+        saturation=(0.0, 0.0),
+        blur_probability=0.0,
+        downscale_probability=0.0,
+        noise_probability=0.0,
+        jpeg_probability=0.0,
+    )
+    grey = np.asarray(degrade(np.random.default_rng(0), canvas, only_desaturation).image)
+    assert np.all(grey == round(0.299 * 255))
+    untouched = dataclasses.replace(only_desaturation, desaturate_probability=0.0)
+    red = np.asarray(degrade(np.random.default_rng(0), canvas, untouched).image)
+    assert np.all(red == [255, 0, 0])

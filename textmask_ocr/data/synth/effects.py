@@ -1,7 +1,8 @@
-"""Image-only degradations (blur, low resolution, sensor noise, JPEG compression), and encoding.
+"""Image-only degradations (washed-out colour, blur, low resolution, sensor noise, JPEG
+compression), and encoding.
 
 Degradations act on the finished picture and never on the text mask: a blurred or compressed word
-still has the same text pixels. Order: blur, down-and-up sampling, noise, JPEG.
+still has the same text pixels. Order: desaturation, blur, down-and-up sampling, noise, JPEG.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
+from textmask_ocr.data.synth.colour import luminance
+
 
 @dataclass(frozen=True)
 class ImageEffects:
     """The distribution of degradations (each applied independently with its probability).
 
     Attributes:
+        desaturate_probability, saturation: pull every pixel towards the grey of its own
+            luminance, keeping this fraction (range) of its colour, as photographs of signs and
+            walls look washed out beside freshly drawn colours; luminance is unchanged.
         blur_probability, blur_radius: Gaussian blur, radius range in pixels.
         downscale_probability, downscale: shrink by a factor in this range and enlarge back
             (bilinear), as low-resolution crops look.
@@ -25,6 +31,8 @@ class ImageEffects:
         jpeg_probability, jpeg_quality: JPEG compression, quality range (inclusive).
     """
 
+    desaturate_probability: float = 0.0
+    saturation: tuple[float, float] = (0.1, 0.7)
     blur_probability: float = 0.3
     blur_radius: tuple[float, float] = (0.3, 1.2)
     downscale_probability: float = 0.15
@@ -47,7 +55,13 @@ class DegradedImage:
 
 
 def degrade(rng: np.random.Generator, canvas: np.ndarray, effects: ImageEffects) -> DegradedImage:
-    """Apply random degradations to ``canvas``, (H, W, 3) float32 RGB in [0, 1]."""
+    """Apply random degradations to ``canvas``, (H, W, 3) float32 RGB in [0, 1].
+
+    The desaturation's draws are made only where its probability is positive, so styles without
+    it draw the same samples as before it existed.
+    """
+    if effects.desaturate_probability > 0 and rng.random() < effects.desaturate_probability:
+        canvas = desaturate(canvas, rng.uniform(*effects.saturation))
     image = _to_image(canvas)
     width, height = image.size
     if rng.random() < effects.blur_probability:
@@ -70,6 +84,16 @@ def degrade(rng: np.random.Generator, canvas: np.ndarray, effects: ImageEffects)
     jpeg = buffer.getvalue()
     with Image.open(io.BytesIO(jpeg)) as decoded:
         return DegradedImage(decoded.convert("RGB"), jpeg)
+
+
+def desaturate(canvas: np.ndarray, saturation: float) -> np.ndarray:
+    """(H, W, 3) float RGB moved towards each pixel's grey: ``grey + saturation * (rgb - grey)``.
+
+    The grey has the pixel's luminance and the luminance is linear in RGB, so luminance is kept
+    exactly; values stay in [0, 1] for ``saturation`` in [0, 1] (a convex combination).
+    """
+    grey = luminance(canvas)[..., None]
+    return grey + (canvas - grey) * np.float32(saturation)
 
 
 def _to_image(canvas: np.ndarray) -> Image.Image:
