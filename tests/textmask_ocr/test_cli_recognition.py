@@ -136,14 +136,15 @@ def test_resume_before_the_first_checkpoint_starts_over_with_the_recorded_settin
     assert all(torch.equal(left[key], right[key]) for key in left)
 
 
-def test_finetune_from_scratch_with_width_all_bn_and_aux_ctc(
+def test_finetune_from_scratch_with_width_all_bn_aux_ctc_and_strip_symbols(
     word_lmdbs: WordLmdbs, tmp_path: Path
 ) -> None:
     result = finetune(
         word_lmdbs, tmp_path, "--mask", "none", "--train-layers", "all",
-        "--width-mult", 0.125, "--all-bn", "--aux-ctc", "--steps", 2,
+        "--width-mult", 0.125, "--all-bn", "--aux-ctc", "--strip-symbols", "--steps", 2,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert FinetuneSettings.recorded(tmp_path)["strip_symbols"] is True
     checkpoint = read_checkpoint(tmp_path / "last.pt")
     config = checkpoint.config
     assert config.arch_kwargs["width_mult"] == 0.125
@@ -274,7 +275,7 @@ def test_finetune_flag_defaults_are_the_settings_defaults() -> None:
     parsed = finetune_command.make_context("finetune", [], resilient_parsing=True).params
     paths = {"out", "resume", "weights", "val", "segmenter", "train"}
     shared = sorted(set(parsed) & set(defaults) - paths)
-    assert len(shared) == 18, shared  # every setting but paths, arch_kwargs, grad_clip, ...
+    assert len(shared) == 19, shared  # every setting but paths, arch_kwargs, grad_clip, ...
     for name in shared:
         expected = defaults[name] if defaults[name] is not None else ()
         assert parsed[name] == expected, name

@@ -196,6 +196,25 @@ def test_labels_the_ctc_head_cannot_emit_are_dropped_and_counted(
     assert trainer["step"] == 4
 
 
+def test_strip_symbols_trains_on_punctuated_labels_instead_of_skipping_them(
+    tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs, caplog: pytest.LogCaptureFixture
+) -> None:
+    labels = ["$4.50", "don't", "?!", *(f"w{i}rd" for i in range(13))]  # 16 samples
+    lmdb = write_labelled_lmdb(tmp_path / "punctuated.lmdb", labels)
+    lmdbs = WordLmdbs(lmdb, word_lmdbs.val, word_lmdbs.unmasked)
+    run_finetune(finetune_settings(tmp_path / "skip", lmdbs, crnn_weights, steps=1))
+    assert f"{lmdb}: skipped 3 of 16 samples (label with characters outside the alphabet: 3)" in (
+        caplog.text
+    )
+    caplog.clear()
+    stripping = finetune_settings(tmp_path / "strip", lmdbs, crnn_weights, steps=1)
+    stripping.strip_symbols = True
+    run_finetune(stripping)
+    # "$4.50" -> "450" and "don't" -> "dont" are kept; "?!" leaves nothing and is skipped
+    assert f"{lmdb}: skipped 1 of 16 samples (empty label: 1)" in caplog.text
+    assert FinetuneSettings.recorded(tmp_path / "strip")["strip_symbols"] is True
+
+
 @pytest.mark.filterwarnings(SCHEDULE_BEFORE_OPTIMIZER)
 def test_a_batch_with_no_usable_label_is_a_skipped_step(
     tmp_path: Path, crnn_weights: Path, word_lmdbs: WordLmdbs

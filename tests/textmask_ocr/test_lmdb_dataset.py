@@ -119,6 +119,33 @@ def test_lowercase_normalizes_before_filtering(tmp_path) -> None:
     assert dataset.filter_report[OUTSIDE_ALPHABET] == 1
 
 
+def test_strip_symbols_drops_characters_outside_the_alphabet(tmp_path) -> None:
+    labels = ["$4.50", "?!", "Don't", "a-b", "ocr"]
+    write_word_lmdb(tmp_path / "db", word_records(labels))
+    alphabet = ALPHABET + "0123456789"
+    dataset = LmdbWordDataset(
+        tmp_path / "db", alphabet=alphabet, lowercase=True, strip_symbols=True
+    )
+    expected = ["".join(c for c in label.lower() if c in alphabet) for label in labels]
+    assert [dataset[i]["label"] for i in range(len(dataset))] == [
+        label for label in expected if label
+    ]
+    assert dataset.keys == [1, 3, 4, 5]
+    assert dataset.filter_report[EMPTY_LABEL] == 1
+    assert dataset.filter_report[OUTSIDE_ALPHABET] == 0
+    skipping = LmdbWordDataset(tmp_path / "db", alphabet=alphabet, lowercase=True)
+    assert skipping.keys == [5]
+    assert skipping.filter_report[OUTSIDE_ALPHABET] == 4
+
+
+def test_strip_symbols_needs_an_alphabet(tmp_path) -> None:
+    write_word_lmdb(tmp_path / "db", word_records(["ocr"]))
+    with pytest.raises(
+        InputError, match=r"^strip_symbols: needs an alphabet to tell the symbols by$"
+    ):
+        LmdbWordDataset(tmp_path / "db", strip_symbols=True)
+
+
 def test_empty_labels_are_always_filtered(tmp_path) -> None:
     write_word_lmdb(tmp_path / "db", word_records(FILTER_LABELS))
     dataset = LmdbWordDataset(tmp_path / "db")

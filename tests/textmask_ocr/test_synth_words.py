@@ -27,12 +27,29 @@ from textmask_ocr.data.synth import (
     sample_rng,
 )
 from textmask_ocr.data.synth.backgrounds import draw_background
+from textmask_ocr.data.synth.crops import WORD_STYLES
 from textmask_ocr.data.synth.fonts import FontFace, find_fonts, sample_face
-from textmask_ocr.data.synth.words import sample_pseudoword
+from textmask_ocr.data.synth.words import (
+    LABEL_CHARACTERS,
+    PUNCTUATION_KINDS,
+    _sample_unpunctuated,
+    punctuate,
+    sample_pseudoword,
+)
 from textmask_ocr.data.synth.writers import write_synth_words
 from textmask_ocr.errors import InputError
 
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9]{1,24}")
+#: What each kind of :func:`punctuate` makes of the label "Word" (``[A-Z]...`` for the
+#: hyphenated pair's second word, cased like the first).
+PUNCTUATED_WORD = {
+    "trailing": re.compile(r"Word[.,!?:]"),
+    "quoted": re.compile(r"(\"Word\"|'Word')"),
+    "possessive": re.compile(r"Word's"),
+    "hyphenated": re.compile(r"Word-[A-Z][a-z]+"),
+    "price": re.compile(r"\$[0-9]{1,3}\.[0-9]{2}"),
+    "web": re.compile(r"www\.word\.com"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +185,41 @@ def test_word_list_and_labels():
     assert all(label.isdigit() and 2 <= len(label) <= 4 for label in numbers)
     short = LabelMix(0.0, 1.0, 0.0, 0.0, alphanumeric_length=(30, 40), max_length=24)
     assert all(len(sample_label(rng, short)) == 24 for _ in range(20))
+
+
+def test_punctuate_makes_each_kind_at_its_rate():
+    rng = np.random.default_rng(0)
+    dressed = [punctuate(rng, "Word") for _ in range(4000)]
+    kinds = [
+        next(kind for kind, pattern in PUNCTUATED_WORD.items() if pattern.fullmatch(label))
+        for label in dressed
+    ]
+    shares = {kind: kinds.count(kind) / len(kinds) for kind in PUNCTUATION_KINDS}
+    expected = dict(zip(PUNCTUATION_KINDS, (0.4, 0.1, 0.1, 0.15, 0.15, 0.1), strict=True))
+    for kind, share in shares.items():
+        assert abs(share - expected[kind]) < 0.03, (kind, share)
+    upper = [punctuate(rng, "WORD") for _ in range(200)]
+    assert all(label.upper() == label for label in upper if "-" in label or "'" in label)
+    long_label = "x" * 24
+    assert {punctuate(rng, long_label)[0] for _ in range(200)} == {"x", "$"}
+
+
+def test_styles_punctuate_only_when_asked():
+    recognizer = WORD_STYLES["recognizer"].labels
+    rng = np.random.default_rng(2)
+    labels = [sample_label(rng, recognizer) for _ in range(4000)]
+    assert all(set(label) <= set(LABEL_CHARACTERS) and 1 <= len(label) <= 24 for label in labels)
+    punctuated = sum(not label.isalnum() for label in labels) / len(labels)
+    assert abs(punctuated - recognizer.punctuation) < 0.02
+    assert WORD_STYLES["wide"].labels.punctuation == 0.0
+    plain = dataclasses.replace(recognizer, punctuation=0.0)
+    labels = [sample_label(np.random.default_rng(seed), plain) for seed in range(500)]
+    assert all(label.isalnum() for label in labels)
+    # no draw is spent on punctuation that is off: the stream after a label is the one after
+    # the unpunctuated draw alone, so mixes without punctuation keep their samples
+    with_guard, alone = np.random.default_rng(3), np.random.default_rng(3)
+    assert sample_label(with_guard, plain) == _sample_unpunctuated(alone, plain)
+    assert with_guard.random() == alone.random()
 
 
 def test_pseudowords_follow_the_trigrams_of_the_word_list():

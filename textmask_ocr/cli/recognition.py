@@ -108,6 +108,13 @@ _FINETUNE = FinetuneSettings
 @setting_option(_FINETUNE, "weight_decay", type=float)
 @setting_option(_FINETUNE, "schedule", type=click.Choice(SCHEDULES))
 @setting_option(_FINETUNE, "steps", type=click.IntRange(min=1))
+@setting_option(
+    _FINETUNE,
+    "strip_symbols",
+    is_flag=True,
+    help="Drop characters outside the model's alphabet from training labels ('$4.50' -> '450') "
+    "instead of skipping those samples.",
+)
 @loop_options(_FINETUNE)
 @click.option("--width-mult", type=float, help="Width multiplier of a model built from scratch.")
 @click.option("--all-bn", is_flag=True, help="Batch norm after every conv (CRNN from scratch).")

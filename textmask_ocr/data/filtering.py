@@ -64,6 +64,9 @@ class LabelFilter:
         max_label_length: the longest label accepted (characters); None for no limit.
         lowercase: lower-case every label before checking and returning it (for case-insensitive
             recognizers whose alphabet has no upper-case letters).
+        strip_symbols: remove the characters outside ``alphabet`` from every label (after
+            lower-casing) instead of skipping the sample: ``"$4.50"`` is read as ``"450"``, as
+            the ``ignore-case-symbols`` protocol scores it; a label left empty is skipped.
     """
 
     def __init__(
@@ -71,19 +74,27 @@ class LabelFilter:
         alphabet: str | None = None,
         max_label_length: int | None = None,
         lowercase: bool = False,
+        strip_symbols: bool = False,
     ) -> None:
         if alphabet is not None and not alphabet:
             raise InputError("alphabet: empty; pass None to accept every character")
+        if strip_symbols and alphabet is None:
+            raise InputError("strip_symbols: needs an alphabet to tell the symbols by")
         if max_label_length is not None and max_label_length < 1:
             raise InputError(f"max_label_length: must be >= 1, got {max_label_length}")
         self.alphabet = alphabet
         self.max_label_length = max_label_length
         self.lowercase = lowercase
+        self.strip_symbols = strip_symbols
         self._charset = frozenset(alphabet) if alphabet is not None else None
 
     def normalize(self, label: str) -> str:
         """The label as the dataset returns it."""
-        return label.lower() if self.lowercase else label
+        if self.lowercase:
+            label = label.lower()
+        if self.strip_symbols:
+            label = "".join(character for character in label if character in self._charset)
+        return label
 
     def rejection(self, label: str | None) -> tuple[str, str] | None:
         """``(reason, detail)`` if the (normalized) label fails a check, else None.
@@ -124,10 +135,11 @@ class FilteredWordDataset(Dataset[WordSample], ABC):
         alphabet: str | None = None,
         max_label_length: int | None = None,
         lowercase: bool = False,
+        strip_symbols: bool = False,
         strict: bool = False,
         transform: Callable[[WordSample], Any] | None = None,
     ) -> None:
-        self.label_filter = LabelFilter(alphabet, max_label_length, lowercase)
+        self.label_filter = LabelFilter(alphabet, max_label_length, lowercase, strip_symbols)
         self.strict = strict
         self.transform = transform
         self.filter_report: dict[str, int] = dict.fromkeys(FILTER_REASONS, 0)

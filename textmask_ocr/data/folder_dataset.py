@@ -123,7 +123,8 @@ class FolderWordDataset(FilteredWordDataset):
 
     Args:
         root: the folder holding ``gt.txt``, or the label file itself.
-        alphabet, max_label_length, lowercase, strict, transform: as for ``LmdbWordDataset``.
+        alphabet, max_label_length, lowercase, strip_symbols, strict, transform: as for
+            ``LmdbWordDataset``.
 
     Attributes:
         path: the folder of the label file; ``gt_file``: the label file.
@@ -139,6 +140,7 @@ class FolderWordDataset(FilteredWordDataset):
         alphabet: str | None = None,
         max_label_length: int | None = None,
         lowercase: bool = False,
+        strip_symbols: bool = False,
         strict: bool = False,
         transform: Callable[[WordSample], Any] | None = None,
     ) -> None:
@@ -146,6 +148,7 @@ class FolderWordDataset(FilteredWordDataset):
             alphabet=alphabet,
             max_label_length=max_label_length,
             lowercase=lowercase,
+            strip_symbols=strip_symbols,
             strict=strict,
             transform=transform,
         )

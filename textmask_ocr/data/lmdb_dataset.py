@@ -27,6 +27,7 @@ class LmdbWordDataset(FilteredWordDataset):
         alphabet: characters a label may use; samples with others are skipped (None: any).
         max_label_length: samples with longer labels are skipped (None: no limit).
         lowercase: lower-case labels before checking and returning them.
+        strip_symbols: remove characters outside ``alphabet`` from labels instead of skipping.
         strict: raise InputError naming the sample and reason instead of skipping.
         transform: applied to each item dict (must pickle for spawn workers).
 
@@ -47,6 +48,7 @@ class LmdbWordDataset(FilteredWordDataset):
         alphabet: str | None = None,
         max_label_length: int | None = None,
         lowercase: bool = False,
+        strip_symbols: bool = False,
         strict: bool = False,
         transform: Callable[[WordSample], Any] | None = None,
     ) -> None:
@@ -54,6 +56,7 @@ class LmdbWordDataset(FilteredWordDataset):
             alphabet=alphabet,
             max_label_length=max_label_length,
             lowercase=lowercase,
+            strip_symbols=strip_symbols,
             strict=strict,
             transform=transform,
         )

@@ -237,6 +237,7 @@ def base_crnn_settings(budget: DemoBudget, **fields: Any) -> FinetuneSettings:
         "schedule": "onecycle",
         "steps": budget.base_steps,
         "batch_size": budget.base_batch,
+        "strip_symbols": True,
     }
     return FinetuneSettings(**{**defaults, **fields})
 
@@ -298,6 +299,7 @@ def finetune_with_mask(
             schedule="onecycle",
             steps=budget.finetune_steps,
             batch_size=budget.finetune_batch,
+            strip_symbols=True,
             workers=workers,
             seed=seed,
             eval_every=max(budget.finetune_steps // 2, 1),

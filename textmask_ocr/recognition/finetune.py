@@ -220,6 +220,7 @@ def run_finetune(
             predictor,
             training=True,
             max_label_length=settings.max_label_length or longest_label(model),
+            strip_symbols=settings.strip_symbols,
         )
         for path in settings.train
     ]

@@ -35,6 +35,10 @@ class FinetuneSettings(RunSettings):
         optimizer, lr, weight_decay, schedule, steps, batch_size, grad_clip: the optimisation.
         checkpoint_every, checkpoint_minutes: ``last.pt`` is written every so many steps and at
             least every so many minutes of training (0: no time interval).
+        max_label_length: longer training labels are skipped (None: the model's longest).
+        strip_symbols: drop the characters outside the model's alphabet from training labels
+            (``"$4.50"`` -> ``"450"`` for a case-insensitive alphanumeric CRNN, as the
+            ``ignore-case-symbols`` protocol scores it) instead of skipping those samples.
     """
 
     FLAGS: ClassVar[Mapping[str, str]] = {"arch_kwargs": "--width-mult/--all-bn/--aux-ctc"}
@@ -66,6 +70,7 @@ class FinetuneSettings(RunSettings):
     checkpoint_every: int = 500
     checkpoint_minutes: float = 10.0
     max_label_length: int | None = None
+    strip_symbols: bool = False
     quiet: bool = False
     deterministic: bool = False
 

@@ -93,7 +93,7 @@ class WordStyle:
 #: design, see the README). Measured on real word crops, each widening slowed a small CRNN's
 #: learning in the demo's budget, so the recognizer's style keeps the narrower range.
 WORD_STYLES: dict[str, WordStyle] = {
-    "recognizer": WordStyle(),
+    "recognizer": WordStyle(labels=LabelMix(punctuation=0.15)),
     "wide": WordStyle(
         font_size=(28, 48),
         labels=LabelMix(

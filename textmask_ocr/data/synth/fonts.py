@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import string
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,12 +23,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from textmask_ocr.data.synth.words import LABEL_CHARACTERS, LABEL_PUNCTUATION
 from textmask_ocr.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 #: Characters every usable font must draw: the characters synthetic labels are made of.
-REQUIRED_CHARACTERS = string.ascii_letters + string.digits
+REQUIRED_CHARACTERS = LABEL_CHARACTERS
 #: Font file suffixes searched for (lower case; ``.ttc`` collections load their first face).
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 #: A code point no text font maps: whatever a font draws for it is its "missing glyph" box.
@@ -199,7 +199,7 @@ def find_fonts(
     if font_dir is not None and not usable:
         raise InputError(
             f"--fonts {font_dir}: no usable font ({', '.join(FONT_SUFFIXES)} drawing "
-            "A-Z, a-z and 0-9) in this folder"
+            f"A-Z, a-z, 0-9 and {LABEL_PUNCTUATION}) in this folder"
         )
     builtin = builtin_face()
     faces = ((builtin,) if builtin is not None else ()) + tuple(usable)

@@ -1,12 +1,16 @@
-"""Labels for synthetic text: English words, pseudowords, random alphanumerics, numbers.
+"""Labels for synthetic text: English words, pseudowords, random alphanumerics, numbers,
+and the punctuation photographed words carry.
 
 The built-in list (``words.txt`` beside this module) holds a few thousand common English words in
 lower case. *Pseudowords* are drawn letter by letter from a character trigram model of that list:
 pronounceable strings that are not in it ("storend", "bareling"), standing in for the names,
 brands and rare words of real scenes, so that the recognizer learns spelling patterns rather than
-a closed vocabulary. Labels only contain ``[A-Za-z0-9]`` (:data:`~textmask_ocr.data.synth.fonts.
-REQUIRED_CHARACTERS`), so every usable font draws them and case-insensitive alphanumeric
-recognizers can learn all of them.
+a closed vocabulary. *Punctuation* (:func:`punctuate`) dresses a share of the labels as words on
+signs and posters are dressed: a trailing full stop or question mark, quotes, a possessive, a
+hyphenated pair, a price, a web address. Labels only contain :data:`LABEL_CHARACTERS`, which every
+usable font draws (:data:`~textmask_ocr.data.synth.fonts.REQUIRED_CHARACTERS`); a case-insensitive
+alphanumeric recognizer learns to read past the marks when its training labels drop them (the
+evaluation protocol's ``ignore-case-symbols``, ``finetune --strip-symbols``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ import numpy as np
 #: The built-in word list, one lower-case word per line, shipped as package data.
 WORD_LIST_RESOURCE = "words.txt"
 _ALPHANUMERIC = string.ascii_letters + string.digits
+#: Marks :func:`punctuate` adds: ``.,!?:`` after a word, quotes, apostrophe, hyphen, ``$``.
+LABEL_PUNCTUATION = ".,!?:\"'-$"
+#: Every character a synthetic label can contain.
+LABEL_CHARACTERS = _ALPHANUMERIC + LABEL_PUNCTUATION
+#: Marks that end a word, and how often each does (full stops most often, as in real crops).
+_TRAILING_MARKS, _TRAILING_WEIGHTS = ".,!?:", (0.45, 0.2, 0.15, 0.12, 0.08)
+#: How a label is punctuated (see :func:`punctuate`), and how often.
+PUNCTUATION_KINDS = ("trailing", "quoted", "possessive", "hyphenated", "price", "web")
+_PUNCTUATION_WEIGHTS = (0.4, 0.1, 0.1, 0.15, 0.15, 0.1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class LabelMix:
         number: a random string of digits (prices, house numbers, phone fragments).
         pseudoword: a pronounceable non-word from the trigram model of the built-in list.
         lower, title, upper: the case of dictionary words and pseudowords.
+        punctuation: the chance that a label is punctuated (:func:`punctuate`).
         alphanumeric_length: (min, max) length of random alphanumerics.
         number_length: (min, max) length of numbers.
         pseudoword_length: (min, max) length of pseudowords.
@@ -47,6 +61,7 @@ class LabelMix:
     lower: float = 0.45
     title: float = 0.3
     upper: float = 0.25
+    punctuation: float = 0.0
     alphanumeric_length: tuple[int, int] = (1, 10)
     number_length: tuple[int, int] = (1, 6)
     pseudoword_length: tuple[int, int] = (2, 12)
@@ -61,7 +76,54 @@ def load_word_list() -> tuple[str, ...]:
 
 
 def sample_label(rng: np.random.Generator, mix: LabelMix = LabelMix()) -> str:
-    """Draw one label of 1..``mix.max_length`` characters from ``[A-Za-z0-9]``."""
+    """Draw one label of 1..``mix.max_length`` characters from :data:`LABEL_CHARACTERS`.
+
+    The punctuation draw is made only where ``mix.punctuation`` is positive, so mixes without
+    punctuation draw the same labels as before it existed.
+    """
+    label = _sample_unpunctuated(rng, mix)
+    if mix.punctuation > 0 and rng.random() < mix.punctuation:
+        return punctuate(rng, label, mix.max_length)
+    return label
+
+
+def punctuate(rng: np.random.Generator, label: str, max_length: int = 24) -> str:
+    """``label`` dressed with punctuation of a kind drawn from :data:`PUNCTUATION_KINDS`.
+
+    ``trailing``: ``word.`` (or ``, ! ? :``); ``quoted``: ``"word"`` or ``'word'``;
+    ``possessive``: ``word's``; ``hyphenated``: ``word-other`` with a listed word cased like
+    ``label``; ``price``: ``$12.50`` (replaces the label); ``web``: ``www.word.com``. A result
+    longer than ``max_length`` gives ``label`` unchanged.
+    """
+    kind = PUNCTUATION_KINDS[int(rng.choice(len(PUNCTUATION_KINDS), p=_PUNCTUATION_WEIGHTS))]
+    if kind == "trailing":
+        mark = _TRAILING_MARKS[int(rng.choice(len(_TRAILING_MARKS), p=_TRAILING_WEIGHTS))]
+        dressed = label + mark
+    elif kind == "quoted":
+        quote = '"' if rng.random() < 0.5 else "'"
+        dressed = quote + label + quote
+    elif kind == "possessive":
+        dressed = label + ("'S" if label.isupper() else "'s")
+    elif kind == "hyphenated":
+        words = load_word_list()
+        dressed = label + "-" + _cased_like(label, words[int(rng.integers(len(words)))])
+    elif kind == "price":
+        units = int(rng.integers(0, 1000))
+        dressed = f"${units}.{int(rng.integers(0, 100)):02d}"
+    else:
+        dressed = f"www.{label.lower()}.com"
+    return dressed if len(dressed) <= max_length else label
+
+
+def _cased_like(label: str, word: str) -> str:
+    """``word`` in the case of ``label``: upper, title, or lower."""
+    if label.isupper():
+        return word.upper()
+    return word.capitalize() if label[:1].isupper() else word
+
+
+def _sample_unpunctuated(rng: np.random.Generator, mix: LabelMix) -> str:
+    """A label of ``[A-Za-z0-9]``: a listed word, a pseudoword, an alphanumeric or a number."""
     source = rng.choice(4, p=[mix.dictionary, mix.alphanumeric, mix.number, mix.pseudoword])
     if source in (0, 3):
         if source == 0:
