@@ -15,11 +15,14 @@ the demo's fast budget), --no-aux-ctc drops its auxiliary CTC head; the DataLoad
 main process unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
 
 Variants:
-    system-fonts   the recognizer style with the system's fonts only
+    system-fonts   the recognizer style (15% of the labels punctuated; the training labels drop
+                   the marks, as the demo's do) with the system's fonts only
     scene-labels   system-fonts with labels cased like scene text: 85% dictionary words (45% upper
                    case, 30% title, 25% lower), 5% random letter-digit strings, 10% numbers
     all-fonts      system-fonts + the fonts of installed Python packages (the ``fonts`` extra),
                    family first (the demo's words)
+    no-punctuation all-fonts without punctuation (the demo's words before it had any: the same
+                   draws, so the same crops as then)
     wide-labels    all-fonts + faux bold (a quarter of the words), the wide style's labels
                    (pseudowords, more upper case)
     photo-effects  system-fonts with the degradations of small photographed crops: more and
@@ -77,6 +80,9 @@ def variant(name: str) -> tuple[WordStyle, bool]:
         return recognizer, False
     if name == "all-fonts":
         return recognizer, True
+    if name == "no-punctuation":
+        labels = dataclasses.replace(recognizer.labels, punctuation=0.0)
+        return dataclasses.replace(recognizer, labels=labels), True
     if name == "muted-colour":
         return dataclasses.replace(recognizer, effects=MUTED_COLOUR), True
     if name == "scene-labels":

@@ -47,6 +47,12 @@ def test_photo_effects_change_only_the_degradations() -> None:
         dataclasses.replace(wide, effects=script.PHOTO_EFFECTS),
         True,
     )
+    plain, package_fonts = script.variant("no-punctuation")
+    assert package_fonts
+    assert plain == dataclasses.replace(
+        recognizer, labels=dataclasses.replace(recognizer.labels, punctuation=0.0)
+    )
+    assert recognizer.labels.punctuation > 0
     muted, package_fonts = script.variant("muted-colour")
     assert package_fonts
     assert muted.effects == dataclasses.replace(recognizer.effects, desaturate_probability=0.5)
