@@ -15,21 +15,22 @@ the demo's fast budget), --no-aux-ctc drops its auxiliary CTC head; the DataLoad
 main process unless --workers is given, and torch uses every core (``OMP_NUM_THREADS`` limits it).
 
 Variants:
-    system-fonts   the recognizer style without punctuation, with the system's fonts only
+    system-fonts   the recognizer style with the system's fonts only
     scene-labels   system-fonts with labels cased like scene text: 85% dictionary words (45% upper
                    case, 30% title, 25% lower), 5% random letter-digit strings, 10% numbers
-    no-punctuation system-fonts + the fonts of installed Python packages (the ``fonts`` extra),
-                   family first (the demo's words before they had punctuation, byte for byte)
-    all-fonts      the recognizer style as the demo draws it: no-punctuation + 15% of the labels
-                   punctuated (training labels drop the marks, as the demo's do)
+    all-fonts      system-fonts + the fonts of installed Python packages (the ``fonts`` extra),
+                   family first (the demo's words)
+    punctuation    all-fonts with 15% of the labels punctuated (``LabelMix.punctuation``: trailing
+                   marks, quotes, possessives, hyphenated pairs, prices, web addresses); the
+                   training labels drop the marks, as every demo run's do (``--strip-symbols``)
     wide-labels    all-fonts + faux bold (a quarter of the words), the wide style's labels
                    (pseudowords, more upper case)
     photo-effects  system-fonts with the degradations of small photographed crops: more and
                    stronger blur (half the crops, radius 0.5-2 px) and low resolution (half the
                    crops shrunk 1.5-4 times and enlarged back)
     wide-photo     wide-labels + photo-effects
-    muted-colour   no-punctuation with half the crops' colours washed out as in photographs
-                   (each pixel keeps 10-70% of its distance from the grey of its luminance)
+    muted-colour   all-fonts with half the crops' colours washed out as in photographs (each
+                   pixel keeps 10-70% of its distance from the grey of its luminance)
 """
 
 from __future__ import annotations
@@ -75,22 +76,19 @@ MUTED_COLOUR = dataclasses.replace(WORD_STYLES["recognizer"].effects, desaturate
 def variant(name: str) -> tuple[WordStyle, bool]:
     """The word style and whether package fonts are used."""
     recognizer, wide = WORD_STYLES["recognizer"], WORD_STYLES["wide"]
+    if name == "system-fonts":
+        return recognizer, False
     if name == "all-fonts":
         return recognizer, True
-    # the variants measured before the recognizer's words had punctuation draw them without
-    unpunctuated = dataclasses.replace(
-        recognizer, labels=dataclasses.replace(recognizer.labels, punctuation=0.0)
-    )
-    if name == "system-fonts":
-        return unpunctuated, False
-    if name == "no-punctuation":
-        return unpunctuated, True
+    if name == "punctuation":
+        labels = dataclasses.replace(recognizer.labels, punctuation=0.15)
+        return dataclasses.replace(recognizer, labels=labels), True
     if name == "muted-colour":
-        return dataclasses.replace(unpunctuated, effects=MUTED_COLOUR), True
+        return dataclasses.replace(recognizer, effects=MUTED_COLOUR), True
     if name == "scene-labels":
         return dataclasses.replace(recognizer, labels=SCENE_LABELS), False
     if name == "photo-effects":
-        return dataclasses.replace(unpunctuated, effects=PHOTO_EFFECTS), False
+        return dataclasses.replace(recognizer, effects=PHOTO_EFFECTS), False
     if name in ("wide-labels", "wide-photo"):
         paint = PaintStyle(bold_probability=0.25)
         style = dataclasses.replace(recognizer, labels=wide.labels, paint=paint)

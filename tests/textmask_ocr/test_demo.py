@@ -19,6 +19,7 @@ from textmask_ocr.demo import BUDGETS, run_demo
 from textmask_ocr.demo.stages import StageRunner
 from textmask_ocr.engine.trainer import Trainer
 from textmask_ocr.recognition.benchmarks import EvaluatedModel, evaluate_benchmarks
+from textmask_ocr.recognition.finetune_settings import FinetuneSettings
 from textmask_ocr.report.table import ResultsTable
 
 TINY = dataclasses.replace(
@@ -88,6 +89,12 @@ def test_the_base_crnn_trains_with_its_auxiliary_ctc_head_and_the_mask_runs_keep
         checkpoint = read_checkpoint(demo_run / "recognizers" / run / "best.pt")
         assert checkpoint.config.arch_kwargs["aux_ctc"] is True
         assert checkpoint.state_dict["aux_head.weight"].shape == (37, 64)
+
+
+def test_every_recognizer_run_strips_the_punctuation_of_its_labels(demo_run: Path) -> None:
+    for run in ("base", "finetune_rm", "finetune_pm", "finetune_real"):
+        recorded = FinetuneSettings.recorded(demo_run / "recognizers" / run)
+        assert recorded["strip_symbols"] is True, run
 
 
 def test_bench_sets_keep_the_real_mask_row_and_are_pooled_apart(demo_run: Path) -> None:

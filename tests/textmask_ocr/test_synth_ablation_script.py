@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from textmask_ocr.data.synth.crops import WORD_STYLES, WordStyle
+from textmask_ocr.data.synth.crops import WORD_STYLES
 from textmask_ocr.data.synth.words import sample_label
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "synth_ablation.py"
@@ -23,31 +23,30 @@ def load_script() -> ModuleType:
     return module
 
 
-def unpunctuated(style: WordStyle) -> WordStyle:
-    return dataclasses.replace(style, labels=dataclasses.replace(style.labels, punctuation=0.0))
-
-
-def test_scene_labels_change_only_the_labels_of_the_recognizer_style() -> None:
+def test_scene_labels_and_punctuation_change_only_the_labels_of_the_recognizer_style() -> None:
     script = load_script()
     style, package_fonts = script.variant("scene-labels")
     recognizer = WORD_STYLES["recognizer"]
     assert not package_fonts
     assert style == dataclasses.replace(recognizer, labels=script.SCENE_LABELS)
     assert style.labels != recognizer.labels
-    assert recognizer.labels.punctuation > 0
+    assert script.variant("system-fonts") == (recognizer, False)
     assert script.variant("all-fonts") == (recognizer, True)
-    assert script.variant("no-punctuation") == (unpunctuated(recognizer), True)
-    assert script.variant("system-fonts") == (unpunctuated(recognizer), False)
+    punctuated, package_fonts = script.variant("punctuation")
+    assert package_fonts and recognizer.labels.punctuation == 0.0
+    assert punctuated == dataclasses.replace(
+        recognizer, labels=dataclasses.replace(recognizer.labels, punctuation=0.15)
+    )
 
 
 def test_photo_effects_and_muted_colour_change_only_the_degradations() -> None:
     script = load_script()
-    earlier = unpunctuated(WORD_STYLES["recognizer"])
+    recognizer = WORD_STYLES["recognizer"]
     photo, package_fonts = script.variant("photo-effects")
     assert not package_fonts
-    assert photo == dataclasses.replace(earlier, effects=script.PHOTO_EFFECTS)
-    assert photo.effects.blur_probability > earlier.effects.blur_probability
-    assert photo.effects.downscale_probability > earlier.effects.downscale_probability
+    assert photo == dataclasses.replace(recognizer, effects=script.PHOTO_EFFECTS)
+    assert photo.effects.blur_probability > recognizer.effects.blur_probability
+    assert photo.effects.downscale_probability > recognizer.effects.downscale_probability
     wide, _ = script.variant("wide-labels")
     assert script.variant("wide-photo") == (
         dataclasses.replace(wide, effects=script.PHOTO_EFFECTS),
@@ -55,8 +54,8 @@ def test_photo_effects_and_muted_colour_change_only_the_degradations() -> None:
     )
     muted, package_fonts = script.variant("muted-colour")
     assert package_fonts
-    assert muted.effects == dataclasses.replace(earlier.effects, desaturate_probability=0.5)
-    assert muted == dataclasses.replace(earlier, effects=muted.effects)
+    assert muted.effects == dataclasses.replace(recognizer.effects, desaturate_probability=0.5)
+    assert muted == dataclasses.replace(recognizer, effects=muted.effects)
 
 
 def test_scene_labels_draw_upper_case_words_most_often() -> None:

@@ -204,15 +204,16 @@ def test_punctuate_makes_each_kind_at_its_rate():
     assert {punctuate(rng, long_label)[0] for _ in range(200)} == {"x", "$"}
 
 
-def test_styles_punctuate_only_when_asked():
-    recognizer = WORD_STYLES["recognizer"].labels
+def test_labels_are_punctuated_at_their_rate_and_only_when_asked():
+    punctuated_mix = LabelMix(punctuation=0.15)
     rng = np.random.default_rng(2)
-    labels = [sample_label(rng, recognizer) for _ in range(4000)]
+    labels = [sample_label(rng, punctuated_mix) for _ in range(4000)]
     assert all(set(label) <= set(LABEL_CHARACTERS) and 1 <= len(label) <= 24 for label in labels)
     punctuated = sum(not label.isalnum() for label in labels) / len(labels)
-    assert abs(punctuated - recognizer.punctuation) < 0.02
-    assert WORD_STYLES["wide"].labels.punctuation == 0.0
-    plain = dataclasses.replace(recognizer, punctuation=0.0)
+    assert abs(punctuated - 0.15) < 0.02
+    for style in WORD_STYLES.values():
+        assert style.labels.punctuation == 0.0
+    plain = LabelMix()
     labels = [sample_label(np.random.default_rng(seed), plain) for seed in range(500)]
     assert all(label.isalnum() for label in labels)
     # no draw is spent on punctuation that is off: the stream after a label is the one after

@@ -219,8 +219,8 @@ def score_segmenter(checkpoint: Path, crops: Path) -> dict[str, float]:
 def base_crnn_settings(budget: DemoBudget, **fields: Any) -> FinetuneSettings:
     """Training settings of the stand-in base CRNN under ``budget``: a narrow CRNN with batch norm
     after every conv (and, as the budget says, an auxiliary CTC head on its conv features),
-    trained from scratch by one-cycle AdamW; ``fields`` (``out``, ``train``, ...) add to or
-    override them."""
+    trained from scratch by one-cycle AdamW on labels stripped to its alphabet (punctuated words
+    are read past their marks); ``fields`` (``out``, ``train``, ...) add to or override them."""
     defaults: dict[str, Any] = {
         "arch": "crnn",
         "mask": "none",

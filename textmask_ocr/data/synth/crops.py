@@ -87,14 +87,14 @@ class WordStyle:
 
 
 #: Named distributions (``synth words --style``). ``recognizer``: the words recognizers are
-#: trained on, 15% of the labels punctuated as on signs and posters. ``wide``: a wider
+#: trained on (unpunctuated: ``LabelMix.punctuation`` adds marks, see the README). ``wide``: a wider
 #: appearance range (pseudowords and more upper case, faux bold, steeper geometry, more hard
 #: crops, outlines, shadows and degradations, larger fonts) for training segmenters on
 #: information the recognizer's own words do not carry (the demo's design, see the README).
 #: Measured on real word crops, each of these widenings slowed a small CRNN's learning in the
 #: demo's budget, so the recognizer's style keeps the narrower range.
 WORD_STYLES: dict[str, WordStyle] = {
-    "recognizer": WordStyle(labels=LabelMix(punctuation=0.15)),
+    "recognizer": WordStyle(),
     "wide": WordStyle(
         font_size=(28, 48),
         labels=LabelMix(
