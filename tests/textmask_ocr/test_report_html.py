@@ -3,7 +3,6 @@ headless-Chromium screenshot via ``scripts/screenshot_report.py`` where Chromium
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import pathlib
 import subprocess
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.textmask_ocr.script_loader import SCRIPTS, load_script
 from textmask_ocr.errors import InputError
 from textmask_ocr.report import (
     MetricTable,
@@ -27,7 +27,7 @@ from textmask_ocr.report import (
     write_report,
 )
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.py"
+SCRIPT = SCRIPTS / "screenshot_report.py"
 
 
 def rendered_word(text: str, size: tuple[int, int] = (100, 32)) -> tuple[np.ndarray, np.ndarray]:
@@ -234,17 +234,10 @@ def test_report_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Monkey
     assert path.read_text(encoding="utf-8") == "previous report"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("screenshot_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_screenshot_script_explains_a_missing_chromium(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    script = load_script()
+    script = load_script("screenshot_report")
     report = write_report(tmp_path / "report.html", title="t")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("CHROMIUM", raising=False)
@@ -254,7 +247,7 @@ def test_screenshot_script_explains_a_missing_chromium(
 
 
 def test_screenshot_shows_the_rendered_report(tmp_path: Path) -> None:
-    script = load_script()
+    script = load_script("screenshot_report")
     if script.find_chromium() is None:
         pytest.skip("Chromium is not installed")
     report = write_report(tmp_path / "report.html", **sample_report_inputs())

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from tests.textmask_ocr.script_loader import load_script
 from textmask_ocr.data.synth.crops import WORD_STYLES
 from textmask_ocr.data.synth.words import sample_label
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "synth_ablation.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("synth_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_scene_labels_and_punctuation_change_only_the_labels_of_the_recognizer_style() -> None:
-    script = load_script()
+    script = load_script("synth_ablation")
     style, package_fonts = script.variant("scene-labels")
     recognizer = WORD_STYLES["recognizer"]
     assert not package_fonts
@@ -40,7 +29,7 @@ def test_scene_labels_and_punctuation_change_only_the_labels_of_the_recognizer_s
 
 
 def test_photo_effects_and_muted_colour_change_only_the_degradations() -> None:
-    script = load_script()
+    script = load_script("synth_ablation")
     recognizer = WORD_STYLES["recognizer"]
     photo, package_fonts = script.variant("photo-effects")
     assert not package_fonts
@@ -59,7 +48,7 @@ def test_photo_effects_and_muted_colour_change_only_the_degradations() -> None:
 
 
 def test_scene_labels_draw_upper_case_words_most_often() -> None:
-    mix = load_script().SCENE_LABELS
+    mix = load_script("synth_ablation").SCENE_LABELS
     rng = np.random.default_rng(0)
     labels = [sample_label(rng, mix) for _ in range(4000)]
     letters = [label for label in labels if label.isalpha()]
@@ -72,7 +61,7 @@ def test_scene_labels_draw_upper_case_words_most_often() -> None:
 
 def test_an_unknown_variant_is_refused() -> None:
     with pytest.raises(SystemExit, match="unknown variant 'bold'"):
-        load_script().variant("bold")
+        load_script("synth_ablation").variant("bold")
 
 
 @pytest.mark.parametrize(
@@ -91,7 +80,7 @@ def test_an_unknown_variant_is_refused() -> None:
     ],
 )
 def test_label_case(label: str, case: str) -> None:
-    assert load_script().label_case(label) == case
+    assert load_script("synth_ablation").label_case(label) == case
 
 
 def test_accuracy_by_case_counts_every_crop_once() -> None:
@@ -102,7 +91,7 @@ def test_accuracy_by_case_counts_every_crop_once() -> None:
         {"label": "Tree", "correct": True},
         {"label": "12", "correct": False},
     ]
-    assert load_script().accuracy_by_case(rows) == {
+    assert load_script("synth_ablation").accuracy_by_case(rows) == {
         "digits": {"share": 20.0, "accuracy": 0.0},
         "title": {"share": 20.0, "accuracy": 100.0},
         "upper": {"share": 60.0, "accuracy": 66.67},
