@@ -1,9 +1,10 @@
 """Two recognizers on the same crops, split by whether a label carries marks (punctuation, spaces).
 
 Reads the per-word predictions ``textmask-ocr evaluate --save-predictions`` writes for two models
-on one benchmark, and prints for each part (labels with a character other than a letter or a digit,
-and the rest) the words each model read and the paired comparison: the exact McNemar p-value and
-the 95% bootstrap interval of the difference, as ``evaluate`` reports them.
+on one benchmark, and prints how often each mark occurs in the labels, then for each part (labels
+with a character other than a letter or a digit, and the rest) the words each model read and the
+paired comparison: the exact McNemar p-value and the 95% bootstrap interval of the difference, as
+``evaluate`` reports them.
 
     textmask-ocr evaluate --model base=a.pt --model punct=b.pt --bench IIIT5K-train=... \\
         --save-predictions --out runs/compare
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,13 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 def has_marks(label: str) -> bool:
     """Whether ``label`` has a character other than a letter or a digit."""
     return not all(character.isalnum() for character in label)
+
+
+def count_marks(rows: list[dict[str, Any]]) -> Counter[str]:
+    """How often each character other than a letter or a digit occurs in the rows' labels."""
+    return Counter(
+        character for row in rows for character in row["label"] if not character.isalnum()
+    )
 
 
 def compare_by_marks(
@@ -58,7 +67,10 @@ def main() -> None:
     parser.add_argument("reference", type=Path, help="predictions of the reference model")
     parser.add_argument("method", type=Path, help="predictions of the model compared with it")
     args = parser.parse_args()
-    parts = compare_by_marks(read_predictions(args.reference), read_predictions(args.method))
+    reference = read_predictions(args.reference)
+    marks = ", ".join(f"{mark!r} {count}" for mark, count in count_marks(reference).most_common())
+    print(f"marks in the labels: {marks or 'none'}")
+    parts = compare_by_marks(reference, read_predictions(args.method))
     for part, (reference_right, method_right, comparison) in parts.items():
         low, high = comparison.interval
         print(

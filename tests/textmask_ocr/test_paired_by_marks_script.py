@@ -55,6 +55,12 @@ def test_main_prints_both_parts(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "argv", ["paired_by_marks.py", *paths])
     script.main()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("with marks: 4 words; reference 0, method 4; +100.00 points [")
-    assert lines[0].endswith("], p = 0.125")
-    assert lines[1].startswith("without: 4 words; reference 0, method 4; +100.00 points [")
+    assert lines[0] == "marks in the labels: '$' 1, '.' 1, \"'\" 1, '!' 1, ' ' 1"
+    assert lines[1].startswith("with marks: 4 words; reference 0, method 4; +100.00 points [")
+    assert lines[1].endswith("], p = 0.125")
+    assert lines[2].startswith("without: 4 words; reference 0, method 4; +100.00 points [")
+
+
+def test_marks_are_counted_per_occurrence() -> None:
+    counts = load_script("paired_by_marks").count_marks(rows(["a.b.c", "$1.00", "ok"], [True] * 3))
+    assert counts == {".": 3, "$": 1}
